@@ -1,0 +1,22 @@
+//! podvisor runs Kubernetes Pod manifests on one machine as host processes, with the kubelet's
+//! pod lifecycle. See ARCHITECTURE.md for the code map; in short:
+//!
+//! - [`model`]: manifests: loading, typed decoding, defaults, validation, the image map. Pure.
+//! - [`lifecycle`]: the pod state machine and the kubelet's rules. Pure.
+//! - [`store`]: the node's objects (desired state and status) with watches.
+//! - [`node`]: the sync loop and one pod worker per pod; the only caller of `runtime`.
+//! - [`runtime`]: host processes, cgroups, log files. The only module that spawns processes.
+//! - [`hooks`]: postStart/preStop handlers (exec, httpGet, sleep).
+//! - [`httpget`]: the HTTP GET client shared by hooks and (later) probes.
+//! - [`cli`]: command-line parsing and the `check` and `up` commands.
+//! - [`daemon`]: wiring of a node for `up`.
+
+pub mod cli;
+pub mod daemon;
+pub mod hooks;
+pub mod httpget;
+pub mod lifecycle;
+pub mod model;
+pub mod node;
+pub mod runtime;
+pub mod store;

@@ -1,0 +1,4 @@
+//! What the user asked for: manifests, their typed objects, defaults and validation, and the
+//! image map. Pure apart from reading manifest files: no tokio, no processes.
+
+pub mod field;

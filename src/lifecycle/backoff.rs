@@ -121,7 +121,7 @@ pub fn go_duration(d: Duration) -> String {
     let hours = ms / 3_600_000;
     let minutes = (ms / 60_000) % 60;
     let secs_ms = ms % 60_000;
-    let secs = if secs_ms % 1000 == 0 {
+    let secs = if secs_ms.is_multiple_of(1000) {
         format!("{}s", secs_ms / 1000)
     } else {
         let s = format!("{}.{:03}", secs_ms / 1000, secs_ms % 1000);

@@ -2,8 +2,8 @@
 
 use std::time::Instant;
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Pod};
-use k8s_openapi::jiff::Timestamp;
 
 /// How a container takes part in the pod's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,12 +1,12 @@
 //! The API pod status computed from observations: `generateAPIPodStatus` and
 //! `convertToAPIContainerStatuses` (spec §2.2, §5.3, §7).
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 
 use super::container::{
     ContainerKind, ContainerObservation, InstanceState, PodObservation, Terminated,

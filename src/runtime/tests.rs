@@ -1,0 +1,346 @@
+//! Real processes: exit codes, signals, tree kills, logs, exec, memory limits; each in both
+//! the cgroup mode (where the machine allows it) and the fallback mode.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::process::ProcessSpec;
+use super::*;
+
+struct Env {
+    runtime: Arc<Runtime>,
+    _dir: tempfile::TempDir,
+}
+
+fn runtime(mode: CgroupMode, name: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        data_dir: dir.path().to_owned(),
+        node_id: format!("test-{}-{name}", std::process::id()),
+        cgroups: mode,
+        log_rotation: Rotation::default(),
+    });
+    Env { runtime, _dir: dir }
+}
+
+fn sh(script: &str) -> ProcessSpec {
+    ProcessSpec {
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec![("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into())],
+        working_dir: Some("/".into()),
+        uid: None,
+        gid: None,
+    }
+}
+
+fn request(name: &str, process: ProcessSpec) -> StartRequest {
+    StartRequest {
+        namespace: "default".into(),
+        pod: "pod".into(),
+        // Unique per test: fallback mode finds a container's processes by a marker built
+        // from the pod uid, and tests share one process.
+        pod_uid: uuid::Uuid::new_v4().to_string(),
+        container: name.into(),
+        restart_count: 0,
+        process,
+        memory_limit: None,
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    match tree::stat(pid) {
+        Some(s) => s.state != 'Z',
+        None => false,
+    }
+}
+
+async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Reads a pid the script wrote to a file.
+async fn read_pid(path: &std::path::Path) -> i32 {
+    let mut pid = 0;
+    eventually("pid file", Duration::from_secs(5), || {
+        pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        pid > 0
+    })
+    .await;
+    pid
+}
+
+async fn exit_codes_and_logs(mode: CgroupMode) {
+    let env = runtime(mode, "exit");
+    let c = env
+        .runtime
+        .start_container(request("app", sh("echo out; echo err >&2; exit 3")))
+        .unwrap();
+    let exit = c.wait().await;
+    assert_eq!(exit.status.code, 3);
+    assert_eq!(exit.status.signal, None);
+    let log = std::fs::read_to_string(&c.log_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for line in &lines {
+        let mut parts = line.splitn(4, ' ');
+        let ts = parts.next().unwrap();
+        assert_eq!(ts.len(), "2026-11-28T10:00:00.123456789Z".len(), "{line}");
+        assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{ts}");
+    }
+    assert!(log.contains(" stdout F out\n"), "{log}");
+    assert!(log.contains(" stderr F err\n"), "{log}");
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn exit_codes_and_logs_cgroup() {
+    exit_codes_and_logs(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn exit_codes_and_logs_fallback() {
+    exit_codes_and_logs(CgroupMode::Off).await;
+}
+
+async fn stop_signal_and_kill(mode: CgroupMode) {
+    let env = runtime(mode, "signal");
+    // Dies of SIGTERM: 143.
+    let c = env
+        .runtime
+        .start_container(request("term", sh("exec sleep 100")))
+        .unwrap();
+    c.signal(15).unwrap();
+    let exit = c.wait().await;
+    assert_eq!((exit.status.code, exit.status.signal), (143, Some(15)));
+
+    // Ignores SIGTERM: still alive, then SIGKILL of the whole tree: 137.
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap '' TERM; echo $$ > {}; while true; do sleep 1; done",
+        ready.display()
+    );
+    let c = env
+        .runtime
+        .start_container(request("ignore", sh(&script)))
+        .unwrap();
+    read_pid(&ready).await;
+    c.signal(15).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await; // give a wrong implementation time to die
+    assert!(c.exit_info().is_none(), "SIGTERM was ignored");
+    c.kill_all();
+    let exit = c.wait().await;
+    assert_eq!((exit.status.code, exit.status.signal), (137, Some(9)));
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_signal_and_kill_cgroup() {
+    stop_signal_and_kill(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn stop_signal_and_kill_fallback() {
+    stop_signal_and_kill(CgroupMode::Off).await;
+}
+
+async fn tree_kill(mode: CgroupMode) {
+    let env = runtime(mode, "tree");
+    let dir = tempfile::tempdir().unwrap();
+    let gc = dir.path().join("grandchild");
+    // A setsid'd grandchild in its own session, and a plain child.
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 1000' & sleep 1000 & wait",
+        gc.display()
+    );
+    let c = env
+        .runtime
+        .start_container(request("tree", sh(&script)))
+        .unwrap();
+    let grandchild = read_pid(&gc).await;
+    assert_ne!(
+        tree::stat(grandchild).unwrap().session,
+        c.pid,
+        "grandchild has its own session"
+    );
+    let mut all = Vec::new();
+    eventually("three processes", Duration::from_secs(5), || {
+        all = c.processes();
+        all.len() >= 3
+    })
+    .await;
+    assert!(all.contains(&grandchild), "{all:?} {grandchild}");
+    c.kill_all();
+    c.wait().await;
+    for pid in all {
+        assert!(!alive(pid), "process {pid} survived the tree kill");
+    }
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn tree_kill_cgroup() {
+    tree_kill(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn tree_kill_fallback() {
+    tree_kill(CgroupMode::Off).await;
+}
+
+async fn main_exit_kills_leftovers(mode: CgroupMode) {
+    let env = runtime(mode, "leftover");
+    let dir = tempfile::tempdir().unwrap();
+    let gc = dir.path().join("grandchild");
+    let script = format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 1000' & while [ ! -s {} ]; do sleep 0.01; done; exit 0",
+        gc.display(),
+        gc.display()
+    );
+    let c = env
+        .runtime
+        .start_container(request("leftover", sh(&script)))
+        .unwrap();
+    let exit = c.wait().await;
+    assert_eq!(exit.status.code, 0);
+    let grandchild = read_pid(&gc).await;
+    assert!(!alive(grandchild), "the orphan outlived its container");
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn main_exit_kills_leftovers_cgroup() {
+    main_exit_kills_leftovers(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn main_exit_kills_leftovers_fallback() {
+    main_exit_kills_leftovers(CgroupMode::Off).await;
+}
+
+async fn exec_in_container(mode: CgroupMode) {
+    let env = runtime(mode, "exec");
+    let mut spec = sh("exec sleep 100");
+    spec.env.push(("GREETING".into(), "hello".into()));
+    let c = env.runtime.start_container(request("app", spec)).unwrap();
+    let argv: Vec<String> = ["sh", "-c", "echo $GREETING; echo oops >&2; exit 7"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let exec = env.runtime.exec(&c, &argv).unwrap();
+    let outcome = exec.wait().await;
+    assert_eq!(outcome.status.code, 7);
+    assert_eq!(String::from_utf8_lossy(&outcome.output), "hello\noops\n");
+
+    // A hanging exec is killed when its handle is dropped (a cancelled hook).
+    let hang: Vec<String> = ["sleep", "1000"].iter().map(|s| s.to_string()).collect();
+    let exec = env.runtime.exec(&c, &hang).unwrap();
+    let pid = exec.pid;
+    assert!(alive(pid));
+    drop(exec);
+    eventually("exec killed", Duration::from_secs(5), || !alive(pid)).await;
+    assert!(c.exit_info().is_none(), "the container survives its exec");
+
+    // Killing the container kills a running exec too.
+    let exec = env.runtime.exec(&c, &hang).unwrap();
+    c.kill_all();
+    c.wait().await;
+    assert_eq!(exec.wait().await.status.code, 137);
+    assert!(matches!(
+        env.runtime.exec(&c, &hang),
+        Err(Error::NotRunning)
+    ));
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn exec_in_container_cgroup() {
+    exec_in_container(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn exec_in_container_fallback() {
+    exec_in_container(CgroupMode::Off).await;
+}
+
+#[tokio::test]
+async fn start_error_names_the_missing_command() {
+    let env = runtime(CgroupMode::Auto, "starterror");
+    let mut spec = sh("");
+    spec.argv = vec!["podvisor-no-such-command".into()];
+    let err = env
+        .runtime
+        .start_container(request("app", spec.clone()))
+        .err()
+        .unwrap();
+    let Error::Spawn(e) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        e.to_string(),
+        "exec: \"podvisor-no-such-command\": executable file not found in $PATH"
+    );
+    spec.argv = vec!["/nonexistent/bin/app".into()];
+    let Error::Spawn(e) = env
+        .runtime
+        .start_container(request("app", spec))
+        .err()
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        e.to_string(),
+        "exec: \"/nonexistent/bin/app\": stat /nonexistent/bin/app: no such file or directory"
+    );
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn memory_limit_oom_kill() {
+    let env = runtime(CgroupMode::Auto, "oom");
+    if !env.runtime.memory_limits_supported() {
+        // Not a silent pass: say why on the test output.
+        eprintln!("memory limits unsupported here: {}", env.runtime.describe());
+        return;
+    }
+    let mut req = request(
+        "hog",
+        sh("python3 -c 'b = bytearray(256 * 1024 * 1024); import time; time.sleep(5)'"),
+    );
+    req.memory_limit = Some(64 * 1024 * 1024);
+    let c = env.runtime.start_container(req).unwrap();
+    let exit = c.wait().await;
+    assert!(exit.oom_killed, "{exit:?}");
+    assert_eq!(exit.status.code, 137);
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn log_rotation_keeps_max_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let rotation = Rotation {
+        max_bytes: 200,
+        max_files: 3,
+    };
+    let mut w = LogWriter::open(dir.path(), 0, rotation).unwrap();
+    for i in 0..100 {
+        w.write_record(
+            jiff::Timestamp::now(),
+            logs::Stream::Stdout,
+            false,
+            format!("line {i}").as_bytes(),
+        )
+        .unwrap();
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(dir.path().join("0.log").exists());
+}

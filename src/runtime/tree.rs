@@ -121,11 +121,9 @@ pub fn reap_orphans(tracked: &HashSet<i32>) -> usize {
             && !tracked.contains(&p.pid)
             && let Some(pid) = Pid::from_raw(p.pid)
         {
-            {
-                // Why ignored: another waiter may have reaped it between the scan and here.
-                let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
-                n += 1;
-            }
+            // Why ignored: another waiter may have reaped it between the scan and here.
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
+            n += 1;
         }
     }
     n

@@ -1,0 +1,158 @@
+//! Store semantics: creation defaults, graceful delete resolution (spec §1.1), aggregation.
+
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::*;
+
+fn pod(name: &str, grace: Option<i64>) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some("default".to_owned()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "c".to_owned(),
+                ..Container::default()
+            }],
+            termination_grace_period_seconds: grace,
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+#[test]
+fn create_sets_server_fields_and_rejects_duplicates() {
+    let store = Store::new();
+    let p = store.create_pod(pod("web", Some(30)), "node-1").unwrap();
+    assert!(p.metadata.uid.is_some());
+    assert_eq!(p.metadata.resource_version.as_deref(), Some("1"));
+    assert_eq!(
+        p.spec.as_ref().unwrap().node_name.as_deref(),
+        Some("node-1")
+    );
+    assert_eq!(
+        store
+            .create_pod(pod("web", Some(30)), "node-1")
+            .unwrap_err(),
+        Error::AlreadyExists("web".to_owned())
+    );
+    let mut generated = pod("", None);
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("job-".to_owned());
+    let g = store.create_pod(generated, "node-1").unwrap();
+    assert!(g.metadata.name.as_deref().unwrap().starts_with("job-"));
+    assert_eq!(g.metadata.name.as_deref().unwrap().len(), "job-".len() + 5);
+}
+
+#[test]
+fn graceful_delete_resolution() {
+    let store = Store::new();
+    let key = ObjectKey::new("default", "web");
+    store.create_pod(pod("web", Some(30)), "node-1").unwrap();
+    // No grace given: the spec's 30.
+    let DeleteOutcome::Terminating(p) = store.delete_pod(&key, None).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.metadata.deletion_grace_period_seconds, Some(30));
+    let first_deadline = p.metadata.deletion_timestamp.clone().unwrap().0;
+    // A longer grace is ignored (DEL-X3).
+    let DeleteOutcome::Terminating(p) = store.delete_pod(&key, Some(60)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.metadata.deletion_grace_period_seconds, Some(30));
+    // A shorter one moves the deadline earlier (DEL-X2).
+    let DeleteOutcome::Terminating(p) = store.delete_pod(&key, Some(10)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.metadata.deletion_grace_period_seconds, Some(10));
+    let second_deadline = p.metadata.deletion_timestamp.clone().unwrap().0;
+    let moved = first_deadline.duration_since(second_deadline).as_secs();
+    assert_eq!(moved, 20);
+    // Force (0) removes at once.
+    assert!(matches!(
+        store.delete_pod(&key, Some(0)).unwrap(),
+        DeleteOutcome::Removed(_)
+    ));
+    assert!(store.get_pod(&key).is_none());
+}
+
+#[test]
+fn negative_grace_is_one_and_terminal_pods_go_at_once() {
+    let store = Store::new();
+    let key = ObjectKey::new("default", "a");
+    store.create_pod(pod("a", Some(30)), "n").unwrap();
+    let DeleteOutcome::Terminating(p) = store.delete_pod(&key, Some(-5)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.metadata.deletion_grace_period_seconds, Some(1));
+
+    let key = ObjectKey::new("default", "done");
+    let created = store.create_pod(pod("done", Some(30)), "n").unwrap();
+    let status = PodStatus {
+        phase: Some("Succeeded".to_owned()),
+        ..PodStatus::default()
+    };
+    store
+        .update_pod_status(&key, created.metadata.uid.as_deref().unwrap(), status)
+        .unwrap();
+    assert!(matches!(
+        store.delete_pod(&key, None).unwrap(),
+        DeleteOutcome::Removed(_)
+    ));
+}
+
+#[test]
+fn status_updates_check_uid_and_publish_changes() {
+    let store = Store::new();
+    let (_, mut rx) = store.watch();
+    let key = ObjectKey::new("default", "web");
+    let p = store.create_pod(pod("web", None), "n").unwrap();
+    let uid = p.metadata.uid.clone().unwrap();
+    let status = PodStatus {
+        phase: Some("Running".to_owned()),
+        ..PodStatus::default()
+    };
+    store.update_pod_status(&key, &uid, status.clone()).unwrap();
+    // Unchanged status: no new resourceVersion, no change published.
+    store.update_pod_status(&key, &uid, status).unwrap();
+    assert_eq!(
+        store.update_pod_status(&key, "other", PodStatus::default()),
+        Err(Error::Conflict("web".to_owned()))
+    );
+    store.remove_pod(&key, &uid).unwrap();
+    let kinds: Vec<ChangeType> = std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|c| c.change_type)
+        .collect();
+    assert_eq!(
+        kinds,
+        [ChangeType::Added, ChangeType::Modified, ChangeType::Deleted]
+    );
+}
+
+#[test]
+fn identical_events_are_counted() {
+    let store = Store::new();
+    let p = store.create_pod(pod("web", None), "n").unwrap();
+    let source = events::Source {
+        component: "kubelet".to_owned(),
+        host: Some("n".to_owned()),
+    };
+    let e = |msg: &str| events::pod_event(&p, None, "Warning", "BackOff", msg, &source);
+    store.record_event(e("a"));
+    store.record_event(e("a"));
+    store.record_event(e("b"));
+    let events = store.list_events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .find(|e| e.message.as_deref() == Some("a"))
+            .unwrap()
+            .count,
+        Some(2)
+    );
+}

@@ -2,3 +2,4 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod field;
+pub mod pod;

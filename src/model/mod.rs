@@ -2,4 +2,6 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod field;
+pub mod manifest;
 pub mod pod;
+pub mod unimplemented;

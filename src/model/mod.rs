@@ -2,6 +2,7 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod field;
+pub mod image_map;
 pub mod manifest;
 pub mod pod;
 pub mod unimplemented;

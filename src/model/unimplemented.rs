@@ -1,0 +1,322 @@
+//! The fields podvisor implements, per served kind, in one table; everything else a manifest
+//! sets is valid Kubernetes that podvisor ignores, and the user must be told.
+//!
+//! [`unimplemented_fields`] walks a document as the user wrote it (before defaults, without
+//! unknown fields and `null`s) and returns the path of every set field the table does not
+//! cover, collapsing a whole unimplemented subtree to its root (`spec.volumes`, not
+//! `spec.volumes[0].name`). Empty values (`{}`, `[]`) are not "set".
+//!
+//! Pure: no IO. It decides nothing about validity; `model::manifest` turns its answer into one
+//! warning per document.
+//!
+//! Extending the table: add [`Rule`]s to a section, or a [`Section`] that reuses a rule set
+//! under another prefix (init containers will reuse [`CONTAINER`], probes a `PROBE` set).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::model::field::FieldPath;
+
+#[cfg(test)]
+mod tests;
+
+/// Which values of an implemented field are implemented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// Any value, and everything below it.
+    Any,
+    /// Only this string (typically the default, which podvisor's behaviour matches).
+    Str(&'static str),
+    /// Only this boolean.
+    Bool(bool),
+}
+
+impl Accept {
+    fn matches(self, value: &Value) -> bool {
+        match self {
+            Accept::Any => true,
+            Accept::Str(s) => value.as_str() == Some(s),
+            Accept::Bool(b) => value.as_bool() == Some(b),
+        }
+    }
+}
+
+/// One implemented field, by path relative to its section: `name`, `env[*].value` (`[*]` is
+/// every list element), `resources.limits[memory]` (`[key]` is one key of a map).
+#[derive(Clone, Copy, Debug)]
+pub struct Rule {
+    /// The path, relative to the section's prefix.
+    pub path: &'static str,
+    /// The values that are implemented.
+    pub accept: Accept,
+}
+
+/// A set of rules placed under a path prefix (`spec.containers[*]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Section {
+    /// Where the rules apply; empty for the object root.
+    pub prefix: &'static str,
+    /// The rules, relative to `prefix`.
+    pub rules: &'static [Rule],
+}
+
+/// The implemented fields of one kind.
+#[derive(Clone, Copy, Debug)]
+pub struct KindTable {
+    /// The kind, as in `SUPPORTED_KINDS`.
+    pub kind: &'static str,
+    /// Its sections; together they list every implemented field.
+    pub sections: &'static [Section],
+}
+
+const fn any(path: &'static str) -> Rule {
+    Rule {
+        path,
+        accept: Accept::Any,
+    }
+}
+
+const fn only_str(path: &'static str, value: &'static str) -> Rule {
+    Rule {
+        path,
+        accept: Accept::Str(value),
+    }
+}
+
+const fn only_bool(path: &'static str, value: bool) -> Rule {
+    Rule {
+        path,
+        accept: Accept::Bool(value),
+    }
+}
+
+/// The implemented fields of every served kind.
+pub static IMPLEMENTED: &[KindTable] = &[KindTable {
+    kind: "Pod",
+    sections: POD,
+}];
+
+const POD: &[Section] = &[
+    Section {
+        prefix: "",
+        rules: OBJECT,
+    },
+    Section {
+        prefix: "spec",
+        rules: POD_SPEC,
+    },
+    Section {
+        prefix: "spec.containers[*]",
+        rules: CONTAINER,
+    },
+    Section {
+        prefix: "spec.containers[*].lifecycle.postStart",
+        rules: LIFECYCLE_HANDLER,
+    },
+    Section {
+        prefix: "spec.containers[*].lifecycle.preStop",
+        rules: LIFECYCLE_HANDLER,
+    },
+];
+
+/// Type and object metadata, shared by every kind.
+pub const OBJECT: &[Rule] = &[
+    any("apiVersion"),
+    any("kind"),
+    any("metadata.name"),
+    any("metadata.generateName"),
+    any("metadata.namespace"),
+    any("metadata.labels"),
+    any("metadata.annotations"),
+    // Set by the server: accepted and overwritten, as the API server does.
+    any("metadata.uid"),
+    any("metadata.resourceVersion"),
+    any("metadata.creationTimestamp"),
+    any("metadata.generation"),
+    any("metadata.managedFields"),
+    any("metadata.selfLink"),
+    // Ignored on create by the API server too; podvisor reports its own status.
+    any("status"),
+];
+
+/// The pod-level fields of a Pod spec.
+pub const POD_SPEC: &[Rule] = &[
+    any("restartPolicy"),
+    any("terminationGracePeriodSeconds"),
+    any("nodeName"),
+    any("serviceAccountName"),
+    any("serviceAccount"),
+    any("os.name"),
+    any("securityContext.runAsUser"),
+    any("securityContext.runAsGroup"),
+    any("priority"),
+    // Harmless at their defaults only: podvisor behaves as these values say.
+    only_str("dnsPolicy", "ClusterFirst"),
+    only_str("schedulerName", "default-scheduler"),
+    only_bool("enableServiceLinks", true),
+];
+
+/// The fields of one container.
+pub const CONTAINER: &[Rule] = &[
+    any("name"),
+    any("image"),
+    any("imagePullPolicy"),
+    any("command"),
+    any("args"),
+    any("workingDir"),
+    any("env[*].name"),
+    any("env[*].value"),
+    any("env[*].valueFrom.fieldRef.apiVersion"),
+    any("env[*].valueFrom.fieldRef.fieldPath"),
+    any("env[*].valueFrom.resourceFieldRef.containerName"),
+    any("env[*].valueFrom.resourceFieldRef.resource"),
+    any("env[*].valueFrom.resourceFieldRef.divisor"),
+    any("ports[*].name"),
+    any("ports[*].containerPort"),
+    any("ports[*].protocol"),
+    any("resources.limits[memory]"),
+    any("lifecycle.stopSignal"),
+    any("securityContext.runAsUser"),
+    any("securityContext.runAsGroup"),
+    only_str("terminationMessagePath", "/dev/termination-log"),
+    only_str("terminationMessagePolicy", "File"),
+];
+
+/// The fields of a postStart or preStop handler.
+pub const LIFECYCLE_HANDLER: &[Rule] = &[
+    any("exec.command"),
+    any("httpGet.host"),
+    any("httpGet.port"),
+    any("httpGet.path"),
+    any("httpGet.scheme"),
+    any("httpGet.httpHeaders[*].name"),
+    any("httpGet.httpHeaders[*].value"),
+    any("sleep.seconds"),
+    any("tcpSocket.host"),
+    any("tcpSocket.port"),
+];
+
+/// The paths of the fields set in `value` (an object of `kind`) that podvisor does not
+/// implement, in document order with keys sorted. Empty for a kind without a table.
+pub fn unimplemented_fields(kind: &str, value: &Value) -> Vec<FieldPath> {
+    let mut out = Vec::new();
+    if let Some(root) = tries().get(kind) {
+        walk(value, root, &FieldPath::default(), &mut out);
+    }
+    out
+}
+
+/// The rules of one kind as a tree of path steps.
+#[derive(Debug, Default)]
+struct Node {
+    /// Set on a rule's last step: the field and its subtree are implemented for these values.
+    accept: Option<Accept>,
+    /// Struct fields below this one.
+    fields: BTreeMap<&'static str, Node>,
+    /// Map keys below this one (`limits[memory]`).
+    keys: BTreeMap<&'static str, Node>,
+    /// Every element of this list (`env[*]`).
+    items: Option<Box<Node>>,
+}
+
+fn tries() -> &'static HashMap<&'static str, Node> {
+    static TRIES: OnceLock<HashMap<&'static str, Node>> = OnceLock::new();
+    TRIES.get_or_init(|| {
+        IMPLEMENTED
+            .iter()
+            .map(|table| {
+                let mut root = Node::default();
+                for section in table.sections {
+                    for rule in section.rules {
+                        let node = insert(&mut root, section.prefix);
+                        let node = insert(node, rule.path);
+                        node.accept = Some(rule.accept);
+                    }
+                }
+                (table.kind, root)
+            })
+            .collect()
+    })
+}
+
+/// Walks (creating) the nodes of `path` below `node`.
+fn insert<'a>(mut node: &'a mut Node, path: &'static str) -> &'a mut Node {
+    if path.is_empty() {
+        return node;
+    }
+    for part in path.split('.') {
+        let (name, brackets) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !name.is_empty() {
+            node = node.fields.entry(name).or_default();
+        }
+        for bracket in brackets.split_inclusive(']') {
+            let inner = bracket
+                .strip_prefix('[')
+                .and_then(|b| b.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("bad implemented-field path {path:?}"));
+            node = if inner == "*" {
+                node.items.get_or_insert_with(Box::default)
+            } else {
+                node.keys.entry(inner).or_default()
+            };
+        }
+    }
+    node
+}
+
+fn walk(value: &Value, node: &Node, path: &FieldPath, out: &mut Vec<FieldPath>) {
+    if is_empty(value) {
+        return;
+    }
+    if let Some(accept) = node.accept {
+        if !accept.matches(value) {
+            out.push(path.clone());
+        }
+        return;
+    }
+    match value {
+        Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            for key in keys {
+                let child = &fields[key];
+                if is_empty(child) {
+                    continue;
+                }
+                if let Some(next) = node.fields.get(key.as_str()) {
+                    walk(child, next, &path.child(key), out);
+                } else if let Some(next) = node.keys.get(key.as_str()) {
+                    walk(child, next, &path.key(key), out);
+                } else if node.keys.is_empty() {
+                    out.push(path.child(key));
+                } else {
+                    out.push(path.key(key));
+                }
+            }
+        }
+        Value::Array(items) => match &node.items {
+            Some(next) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, next, &path.index(i), out);
+                }
+            }
+            None => out.push(path.clone()),
+        },
+        _ => out.push(path.clone()),
+    }
+}
+
+/// `null`, `{}`, `[]`, or containers holding only those: nothing is set.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(fields) => fields.values().all(is_empty),
+        Value::Array(items) => items.iter().all(is_empty),
+        _ => false,
+    }
+}

@@ -241,10 +241,16 @@ mod tests {
             "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\""
         );
         let e = FieldError::duplicate(
-            &FieldPath::new("spec").child("containers").index(1).child("name"),
+            &FieldPath::new("spec")
+                .child("containers")
+                .index(1)
+                .child("name"),
             "app",
         );
-        assert_eq!(e.to_string(), "spec.containers[1].name: Duplicate value: \"app\"");
+        assert_eq!(
+            e.to_string(),
+            "spec.containers[1].name: Duplicate value: \"app\""
+        );
         let labels = FieldPath::new("metadata").child("labels").key("app");
         assert_eq!(labels.as_str(), "metadata.labels[app]");
     }

@@ -229,6 +229,29 @@ fn drain_keeps_serving_then_exits_with_its_code() {
 }
 
 #[test]
+fn an_exit_signal_cuts_a_drain_short() {
+    let env = Env::new();
+    let mut app = env.serve(
+        "impatient",
+        &[
+            "--port",
+            "0",
+            "--on-signal",
+            "TERM=drain:60",
+            "--on-signal",
+            "INT=exit:2",
+        ],
+    );
+
+    app.proc.signal(Signal::TERM);
+    env.wait_for("impatient", "draining");
+    app.proc.signal(Signal::INT);
+    assert_eq!(app.proc.wait_exit().code(), Some(2));
+    let exiting = find(&env.records(), "impatient", "exiting").unwrap();
+    assert_eq!(exiting.get("reason"), Some("signal"));
+}
+
+#[test]
 fn default_mode_dies_by_the_signal() {
     let env = Env::new();
     let mut app = env.serve("fragile", &["--on-signal", "TERM=default"]);
@@ -614,6 +637,20 @@ fn name_and_addr_default_to_hostname_and_pod_ip() {
         Some(format!("127.0.0.1:{port}").as_str())
     );
     assert!(find(&records, "pod-c", "error").is_some());
+}
+
+#[test]
+fn alloc_mb_per_sec_spreads_the_allocation() {
+    let env = Env::new();
+    let _app = env.serve(
+        "slow-hog",
+        &["--port", "0", "--alloc-mb", "4", "--alloc-mb-per-sec", "20"],
+    );
+
+    let done = env.wait_for_record(|r| r.event == "allocated" && r.get("mb") == Some("4"));
+    let started = find(&env.records(), "slow-hog", "started").unwrap();
+    // The 4th MiB is due 3/20 s after the first.
+    assert!(done.nanos - started.nanos >= 150_000_000);
 }
 
 #[test]

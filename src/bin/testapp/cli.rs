@@ -73,7 +73,8 @@ SIGNAL MODES (--on-signal SIG=MODE):
   drain:SECS[:CODE] record; keep serving normally (new connections and keep-alive too) for
                     SECS seconds, then exit gracefully as `exit:CODE`
   default           install no handler: the process dies by the signal and records nothing
-  A signal arriving while the app is already draining or exiting is recorded and changes nothing."
+  Every handled signal is recorded. During a drain, another drain signal does not move the
+  deadline, while an exit signal (or /exit) exits at once; once exiting, signals change nothing."
     };
 }
 
@@ -241,7 +242,7 @@ pub struct HookArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
     /// The event word of the line.
-    #[arg(value_name = "EVENT")]
+    #[arg(value_name = "EVENT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub event: String,
 
     /// Fields appended after the event, each KEY=VALUE.

@@ -330,30 +330,9 @@ fn build_request(
 /// Go's Host header rules: an invalid Host is sent empty (not truncated, not an error), and
 /// an IPv6 zone is removed.
 fn clean_host(host: &str) -> String {
-    let valid = host.bytes().all(|b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b'-'
-                    | b'.'
-                    | b':'
-                    | b';'
-                    | b'='
-                    | b'['
-                    | b']'
-                    | b'_'
-                    | b'~'
-            )
-    });
+    let valid = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!$%&'()*+,-.:;=[]_~".contains(&b));
     if !valid {
         return String::new();
     }

@@ -369,27 +369,7 @@ fn parse_authority(authority: &str) -> Result<(Option<String>, String), String> 
 }
 
 fn valid_userinfo_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.'
-                | b'_'
-                | b':'
-                | b'~'
-                | b'!'
-                | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b'%'
-                | b'@'
-        )
+    b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b)
 }
 
 /// Go's `parseHost`, without IPv6 zone decoding (a zone is kept as written).
@@ -492,27 +472,7 @@ fn should_escape(c: u8, mode: Mode) -> bool {
     if c.is_ascii_alphanumeric() {
         return false;
     }
-    if mode == Mode::Host
-        && matches!(
-            c,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'['
-                | b']'
-                | b'<'
-                | b'>'
-                | b'"'
-        )
-    {
+    if mode == Mode::Host && b"!$&'()*+,;=:[]<>\"".contains(&c) {
         return false;
     }
     match c {
@@ -524,7 +484,7 @@ fn should_escape(c: u8, mode: Mode) -> bool {
         },
         _ => {}
     }
-    if mode == Mode::Fragment && matches!(c, b'!' | b'(' | b')' | b'*') {
+    if mode == Mode::Fragment && b"!()*".contains(&c) {
         return false;
     }
     true
@@ -595,24 +555,6 @@ fn unescape(s: &str, mode: Mode) -> Result<Vec<u8>, String> {
 
 /// Go's `validEncoded`: whether `s` is a valid encoding for `mode` as written.
 fn valid_encoded(s: &str, mode: Mode) -> bool {
-    s.bytes().all(|c| {
-        matches!(
-            c,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'['
-                | b']'
-                | b'%'
-        ) || !should_escape(c, mode)
-    })
+    s.bytes()
+        .all(|c| b"!$&'()*+,;=:@[]%".contains(&c) || !should_escape(c, mode))
 }

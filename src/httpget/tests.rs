@@ -367,7 +367,7 @@ impl Server {
     async fn start_tls(
         handler: impl Fn(&Seen) -> Response<Full<Bytes>> + Send + Sync + 'static,
     ) -> Server {
-        Server::start_inner(Arc::new(handler), Some(tls_acceptor())).await
+        Server::start_inner(Arc::new(handler), Some(tls_acceptor(rustls::ALL_VERSIONS))).await
     }
 
     async fn start_inner(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
@@ -447,7 +447,9 @@ impl Server {
 }
 
 /// A TLS acceptor with a fresh self-signed certificate for "localhost".
-fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+fn tls_acceptor(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> tokio_rustls::TlsAcceptor {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
@@ -455,7 +457,7 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
+    .with_protocol_versions(versions)
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(vec![certified.cert.der().clone()], key)
@@ -1031,6 +1033,20 @@ async fn https_with_a_self_signed_certificate() {
     assert_eq!(
         *server.sni.lock().unwrap(),
         [None, Some("localhost".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn https_with_tls_1_2() {
+    // TLS 1.2 checks the ServerKeyExchange signature through the other verifier method.
+    let server = Server::start_inner(
+        Arc::new(|_: &Seen| respond(200, "tls12")),
+        Some(tls_acceptor(&[&rustls::version::TLS12])),
+    )
+    .await;
+    assert_eq!(
+        probe_result(get(&probe("https", server.port(), "/")).await),
+        (ProbeOutcome::Success, "tls12".to_owned())
     );
 }
 

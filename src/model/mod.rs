@@ -1,4 +1,9 @@
 //! What the user asked for: manifests, their typed objects, defaults and validation, and the
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
+pub mod env;
+pub mod expansion;
 pub mod field;
+pub mod pod;
+pub mod quantity;
+pub mod validation;

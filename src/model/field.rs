@@ -148,6 +148,19 @@ impl FieldError {
         Self::new(ErrorType::NotSupported, field, Some(value.into()), detail)
     }
 
+    /// An `Invalid` error whose bad value is printed as it is, unquoted: upstream prints a value
+    /// that implements `fmt.Stringer` (a `Quantity`) that way, and a struct with `%#v`.
+    pub fn invalid_raw(field: &FieldPath, raw: &str, detail: impl Into<String>) -> Self {
+        let mut value = serde_json::Map::new();
+        value.insert(RAW_VALUE_KEY.to_owned(), Value::String(raw.to_owned()));
+        Self::new(
+            ErrorType::Invalid,
+            field,
+            Some(Value::Object(value)),
+            detail,
+        )
+    }
+
     pub fn internal(field: &FieldPath, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Internal, field, None, detail)
     }
@@ -195,8 +208,18 @@ impl fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
+/// The key of the one-entry object that marks a bad value to print unquoted
+/// ([`FieldError::invalid_raw`]).
+const RAW_VALUE_KEY: &str = "$podvisor-raw-value";
+
 /// Renders a bad value like Go's `%q` for strings and `%v` for numbers and booleans.
 fn render_value(value: &Value) -> String {
+    if let Value::Object(map) = value
+        && map.len() == 1
+        && let Some(Value::String(raw)) = map.get(RAW_VALUE_KEY)
+    {
+        return raw.clone();
+    }
     match value {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".to_owned(),

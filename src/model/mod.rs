@@ -2,8 +2,12 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod check;
+pub mod env;
+pub mod expansion;
 pub mod field;
 pub mod image_map;
 pub mod manifest;
 pub mod pod;
+pub mod quantity;
 pub mod unimplemented;
+pub mod validation;

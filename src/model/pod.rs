@@ -1,15 +1,25 @@
-// PLACEHOLDER: replaced by the validation branch
-//! Pod defaults and validation. This placeholder only exists so that `model::manifest` compiles
-//! in the `model` branch; the validation branch owns the real implementation.
+//! Defaults and validation of Pods, ported from Kubernetes 1.33: `pkg/apis/core/v1/defaults.go`
+//! (plus what the API server's admission and registry strategy add on create) and
+//! `pkg/apis/core/validation/validation.go` (`ValidatePodCreate`).
+//!
+//! A manifest goes through [`set_defaults`] and then [`validate`], like a `kubectl create`
+//! through the API server: [`validate`] reports every problem at once, each rendered exactly as
+//! the API server renders it (`spec.containers[0].name: Required value`).
+//!
+//! Feature gates are taken as in a default 1.33 API server, except `ContainerStopSignals`
+//! (alpha in 1.33), which podvisor treats as enabled because it implements `stopSignal`.
+//!
+//! Pure: no IO, no tokio; this module does not read manifests (that is the decoder's job) and
+//! does not decide what a pod does at run time.
 
-use k8s_openapi::api::core::v1::Pod;
+mod defaults;
+mod image;
+mod validate;
+mod volumes;
 
-use crate::model::field::FieldError;
+pub use defaults::set_defaults;
+pub use image::default_image_pull_policy;
+pub use validate::validate;
 
-/// Sets the defaults the API server sets on create. Placeholder: sets nothing.
-pub fn set_defaults(_pod: &mut Pod) {}
-
-/// Validates a Pod as the API server does on create. Placeholder: finds nothing.
-pub fn validate(_pod: &Pod) -> Vec<FieldError> {
-    Vec::new()
-}
+#[cfg(test)]
+mod tests;

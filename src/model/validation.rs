@@ -1,0 +1,477 @@
+//! Generic validators of names, labels, ports and keys, ported from apimachinery's
+//! `pkg/util/validation` and `pkg/api/validation` as of Kubernetes 1.33.
+//!
+//! Each `is_*` function returns the list of upstream messages for what is wrong with a value
+//! (empty when the value is valid), exactly as upstream words them, so callers can wrap each one
+//! in a [`FieldError`] the way upstream does. The `validate_*` functions return field errors
+//! directly.
+//!
+//! Upstream uses regular expressions; they are simple enough that this module matches them by
+//! hand (no regex crate). Pure: no IO, no tokio, no clock.
+
+use std::collections::BTreeMap;
+
+use super::field::{FieldError, FieldPath};
+
+/// Upstream `DNS1123LabelMaxLength`.
+pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
+/// Upstream `DNS1123SubdomainMaxLength`.
+pub const DNS1123_SUBDOMAIN_MAX_LENGTH: usize = 253;
+/// Upstream `LabelValueMaxLength` and the maximum length of the name part of a qualified name.
+pub const LABEL_VALUE_MAX_LENGTH: usize = 63;
+/// Upstream `TotalAnnotationSizeLimitB`: keys plus values of all annotations, in bytes.
+pub const TOTAL_ANNOTATION_SIZE_LIMIT_BYTES: usize = 256 * 1024;
+/// Upstream `IsNegativeErrorMsg`.
+pub const IS_NEGATIVE_ERROR_MSG: &str = "must be greater than or equal to 0";
+
+const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1123_LABEL_ERR_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_ERR_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
+const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+const QUALIFIED_NAME_ERR_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
+const LABEL_VALUE_ERR_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
+const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
+const ENV_VAR_NAME_ERR_MSG: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
+const RELAXED_ENV_VAR_NAME_ERR_MSG: &str = "a valid environment variable name must consist only of printable ASCII characters other than '='";
+const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
+const CONFIG_MAP_KEY_ERR_MSG: &str =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
+const HTTP_HEADER_NAME_FMT: &str = "[-A-Za-z0-9]+";
+const HTTP_HEADER_NAME_ERR_MSG: &str =
+    "a valid HTTP header must consist of alphanumeric characters or '-'";
+
+/// Upstream `MaxLenError`.
+pub fn max_len_error(length: usize) -> String {
+    format!("must be no more than {length} characters")
+}
+
+/// Upstream `EmptyError`.
+pub fn empty_error() -> &'static str {
+    "must be non-empty"
+}
+
+/// Upstream `InclusiveRangeError`.
+pub fn inclusive_range_error(lo: i64, hi: i64) -> String {
+    format!("must be between {lo} and {hi}, inclusive")
+}
+
+/// Upstream `RegexError`: the message, the examples and the regular expression used.
+pub fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
+    if examples.is_empty() {
+        return format!("{msg} (regex used for validation is '{fmt}')");
+    }
+    let mut out = format!("{msg} (e.g. ");
+    for (i, example) in examples.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" or ");
+        }
+        out.push('\'');
+        out.push_str(example);
+        out.push_str("', ");
+    }
+    out.push_str("regex used for validation is '");
+    out.push_str(fmt);
+    out.push_str("')");
+    out
+}
+
+fn is_lower_alnum(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// Matches `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`.
+fn matches_dns1123_label(value: &str) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty()
+        && is_lower_alnum(b[0])
+        && is_lower_alnum(b[b.len() - 1])
+        && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
+}
+
+/// Matches the DNS-1123 subdomain regular expression (labels joined by dots).
+fn matches_dns1123_subdomain(value: &str) -> bool {
+    value.split('.').all(matches_dns1123_label)
+}
+
+/// Matches `^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`.
+fn matches_qualified_name_part(value: &str) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Upstream `IsDNS1123Label`.
+pub fn is_dns1123_label(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_LABEL_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_LABEL_MAX_LENGTH));
+    }
+    if !matches_dns1123_label(value) {
+        if matches_dns1123_subdomain(value) {
+            // A valid subdomain but not a valid label; the length was checked, so it is dots.
+            errs.push("must not contain dots".to_owned());
+        } else {
+            errs.push(regex_error(
+                DNS1123_LABEL_ERR_MSG,
+                DNS1123_LABEL_FMT,
+                &["my-name", "123-abc"],
+            ));
+        }
+    }
+    errs
+}
+
+/// Upstream `IsDNS1123Subdomain`.
+pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    if !matches_dns1123_subdomain(value) {
+        errs.push(regex_error(
+            DNS1123_SUBDOMAIN_ERR_MSG,
+            DNS1123_SUBDOMAIN_FMT,
+            &["example.com"],
+        ));
+    }
+    errs
+}
+
+/// Upstream `IsQualifiedName`: an optional DNS subdomain prefix and `/`, then a name of at most
+/// 63 characters (label keys, annotation keys, finalizers, resource names).
+pub fn is_qualified_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let parts: Vec<&str> = value.split('/').collect();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push(format!("prefix part {}", empty_error()));
+            } else {
+                for msg in is_dns1123_subdomain(prefix) {
+                    errs.push(format!("prefix part {msg}"));
+                }
+            }
+            *name
+        }
+        _ => {
+            errs.push(format!(
+                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+                regex_error(
+                    QUALIFIED_NAME_ERR_MSG,
+                    QUALIFIED_NAME_FMT,
+                    &["MyName", "my.name", "123-abc"]
+                )
+            ));
+            return errs;
+        }
+    };
+    if name.is_empty() {
+        errs.push(format!("name part {}", empty_error()));
+    } else if name.len() > LABEL_VALUE_MAX_LENGTH {
+        errs.push(format!(
+            "name part {}",
+            max_len_error(LABEL_VALUE_MAX_LENGTH)
+        ));
+    }
+    if !matches_qualified_name_part(name) {
+        errs.push(format!(
+            "name part {}",
+            regex_error(
+                QUALIFIED_NAME_ERR_MSG,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
+        ));
+    }
+    errs
+}
+
+/// Upstream `IsValidLabelValue`.
+pub fn is_valid_label_value(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > LABEL_VALUE_MAX_LENGTH {
+        errs.push(max_len_error(LABEL_VALUE_MAX_LENGTH));
+    }
+    if !value.is_empty() && !matches_qualified_name_part(value) {
+        errs.push(regex_error(
+            LABEL_VALUE_ERR_MSG,
+            LABEL_VALUE_FMT,
+            &["MyValue", "my_value", "12345"],
+        ));
+    }
+    errs
+}
+
+fn has_chdir_prefix(value: &str) -> Option<String> {
+    if value == "." {
+        Some("must not be '.'".to_owned())
+    } else if value == ".." {
+        Some("must not be '..'".to_owned())
+    } else if value.starts_with("..") {
+        Some("must not start with '..'".to_owned())
+    } else {
+        None
+    }
+}
+
+/// Upstream `IsEnvVarName`, the strict rule (`RelaxedEnvironmentVariableValidation` off).
+pub fn is_env_var_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let b = value.as_bytes();
+    let ok = !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || matches!(b[0], b'-' | b'.' | b'_'))
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+    if !ok {
+        errs.push(regex_error(
+            ENV_VAR_NAME_ERR_MSG,
+            ENV_VAR_NAME_FMT,
+            &["my.env-name", "MY_ENV.NAME", "MyEnvName1"],
+        ));
+    }
+    errs.extend(has_chdir_prefix(value));
+    errs
+}
+
+/// Upstream `IsRelaxedEnvVarName`: the rule in force in 1.33, where the feature gate
+/// `RelaxedEnvironmentVariableValidation` is beta and on by default.
+pub fn is_relaxed_env_var_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.is_empty() {
+        errs.push(format!("environment variable name {}", empty_error()));
+    }
+    // Go's unicode.IsPrint accepts the ASCII space; DEL and the C0 controls are not printable.
+    if value.chars().any(|c| !(' '..='~').contains(&c) || c == '=') {
+        errs.push(RELAXED_ENV_VAR_NAME_ERR_MSG.to_owned());
+    }
+    errs
+}
+
+/// Upstream `IsConfigMapKey`.
+pub fn is_config_map_key(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
+    if !ok {
+        errs.push(regex_error(
+            CONFIG_MAP_KEY_ERR_MSG,
+            CONFIG_MAP_KEY_FMT,
+            &["key.name", "KEY_NAME", "key-name"],
+        ));
+    }
+    errs.extend(has_chdir_prefix(value));
+    errs
+}
+
+/// Upstream `IsValidPortNum`: 1 to 65535.
+pub fn is_valid_port_num(port: i64) -> Vec<String> {
+    if (1..=65535).contains(&port) {
+        Vec::new()
+    } else {
+        vec![inclusive_range_error(1, 65535)]
+    }
+}
+
+/// Upstream `IsValidPortName` (an IANA_SVC_NAME).
+pub fn is_valid_port_name(port: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if port.len() > 15 {
+        errs.push(max_len_error(15));
+    }
+    if port.is_empty()
+        || !port
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_owned(),
+        );
+    }
+    if !port.bytes().any(|c| c.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)".to_owned());
+    }
+    if port.contains("--") {
+        errs.push("must not contain consecutive hyphens".to_owned());
+    }
+    if port.starts_with('-') || port.ends_with('-') {
+        errs.push("must not begin or end with a hyphen".to_owned());
+    }
+    errs
+}
+
+/// Upstream `IsHTTPHeaderName`.
+pub fn is_http_header_name(value: &str) -> Vec<String> {
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    if ok {
+        Vec::new()
+    } else {
+        vec![regex_error(
+            HTTP_HEADER_NAME_ERR_MSG,
+            HTTP_HEADER_NAME_FMT,
+            &["X-Header-Name"],
+        )]
+    }
+}
+
+/// Upstream `IsValidUserID` as of 1.33 (0 to 2^31-1).
+pub fn is_valid_user_id(uid: i64) -> Vec<String> {
+    if (0..=i64::from(i32::MAX)).contains(&uid) {
+        Vec::new()
+    } else {
+        vec![inclusive_range_error(0, i64::from(i32::MAX))]
+    }
+}
+
+/// Upstream `IsValidGroupID` as of 1.33 (0 to 2^31-1).
+pub fn is_valid_group_id(gid: i64) -> Vec<String> {
+    is_valid_user_id(gid)
+}
+
+/// Upstream `maskTrailingDash`: a name used for generation may end in a dash. Like upstream,
+/// the last two characters are replaced by `a` (a long-standing quirk kept for parity).
+fn mask_trailing_dash(name: &str) -> String {
+    if name.len() > 1 && name.ends_with('-') {
+        let mut cut = name.len() - 2;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}a", &name[..cut])
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Upstream `NameIsDNSSubdomain`; `prefix` is true for `generateName`.
+pub fn name_is_dns_subdomain(name: &str, prefix: bool) -> Vec<String> {
+    if prefix {
+        is_dns1123_subdomain(&mask_trailing_dash(name))
+    } else {
+        is_dns1123_subdomain(name)
+    }
+}
+
+/// Upstream `NameIsDNSLabel`; `prefix` is true for `generateName`.
+pub fn name_is_dns_label(name: &str, prefix: bool) -> Vec<String> {
+    if prefix {
+        is_dns1123_label(&mask_trailing_dash(name))
+    } else {
+        is_dns1123_label(name)
+    }
+}
+
+/// Upstream `ValidateDNS1123Label`: one `Invalid` error per problem.
+pub fn validate_dns1123_label(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    is_dns1123_label(value)
+        .into_iter()
+        .map(|msg| FieldError::invalid(path, value, msg))
+        .collect()
+}
+
+/// Upstream `ValidateDNS1123Subdomain`: one `Invalid` error per problem.
+pub fn validate_dns1123_subdomain(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    is_dns1123_subdomain(value)
+        .into_iter()
+        .map(|msg| FieldError::invalid(path, value, msg))
+        .collect()
+}
+
+/// Upstream `ValidateQualifiedName`: one `Invalid` error per problem.
+pub fn validate_qualified_name(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    is_qualified_name(value)
+        .into_iter()
+        .map(|msg| FieldError::invalid(path, value, msg))
+        .collect()
+}
+
+/// Upstream `ValidateLabels`: errors are reported on the map's path, not on the key, with the
+/// offending key or value as the bad value (exactly as upstream does).
+pub fn validate_labels(labels: &BTreeMap<String, String>, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (key, value) in labels {
+        errs.extend(validate_qualified_name(key, path));
+        for msg in is_valid_label_value(value) {
+            errs.push(FieldError::invalid(path, value.as_str(), msg));
+        }
+    }
+    errs
+}
+
+/// Upstream `ValidateAnnotations`: keys are qualified names compared case-insensitively, and all
+/// keys and values together may not exceed 256 KiB.
+pub fn validate_annotations(
+    annotations: &BTreeMap<String, String>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut total = 0usize;
+    for (key, value) in annotations {
+        for msg in is_qualified_name(&key.to_lowercase()) {
+            errs.push(FieldError::invalid(path, key.as_str(), msg));
+        }
+        total += key.len() + value.len();
+    }
+    if total > TOTAL_ANNOTATION_SIZE_LIMIT_BYTES {
+        errs.push(FieldError::too_long(
+            path,
+            TOTAL_ANNOTATION_SIZE_LIMIT_BYTES,
+        ));
+    }
+    errs
+}
+
+/// Upstream `ValidateNonnegativeField`.
+pub fn validate_nonnegative(value: i64, path: &FieldPath) -> Vec<FieldError> {
+    if value < 0 {
+        vec![FieldError::invalid(path, value, IS_NEGATIVE_ERROR_MSG)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Quotes a string like Go's `strconv.Quote` (`%q`): printable characters are kept, `"` and `\`
+/// are escaped, and the rest use `\a`-style, `\xNN`, `\uNNNN` or `\UNNNNNNNN` escapes.
+///
+/// "Printable" follows Go's `unicode.IsPrint` for ASCII exactly; for other characters it is
+/// approximated as "not a control character and not whitespace".
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{b}' => out.push_str("\\v"),
+            ' '..='~' => out.push(c),
+            c if c.is_ascii() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if !c.is_control() && !c.is_whitespace() => out.push(c),
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests;

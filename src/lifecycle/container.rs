@@ -114,6 +114,9 @@ pub struct ContainerObservation {
     pub started: bool,
     /// `started` and the readiness probe succeeded (or there is none).
     pub ready: bool,
+    /// The stop signal when one is configured (`lifecycle.stopSignal` or the image map's),
+    /// reported as `status.containerStatuses[].stopSignal` (KEP-4960).
+    pub stop_signal: Option<String>,
 }
 
 impl ContainerObservation {
@@ -126,6 +129,7 @@ impl ContainerObservation {
             start_failure: None,
             started: false,
             ready: false,
+            stop_signal: None,
         }
     }
 

@@ -241,6 +241,7 @@ pub fn container_status(
         ready: running && c.ready,
         started: Some(running && c.started),
         restart_count,
+        stop_signal: c.stop_signal.clone(),
         ..ContainerStatus::default()
     }
 }

@@ -1,1 +1,298 @@
-//! TODO(skeleton): node
+//! The node: a sync loop that watches pods in the store and one `PodWorker` per pod, the
+//! kubelet's pod workers. The only module that calls `runtime`.
+//!
+//! The sync loop routes every pod change to its worker by uid, creates workers for new pods,
+//! and at node shutdown tells every worker to terminate (a second signal lowers every grace to
+//! 1 s). A worker owns everything about its pod (processes, backoff, hooks) and writes the
+//! pod's status and events to the store; see `worker` for its loop and ARCHITECTURE.md
+//! "Pod lifecycle" for the timeline.
+//!
+//! Must not: be called by `api` or the gateway; they read and write the store only.
+
+pub mod ipam;
+pub mod kill;
+pub mod launch;
+mod worker;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::lifecycle::ContainerKind;
+use crate::lifecycle::events::{self, EventType};
+use crate::model::env::NodeAllocatable;
+use crate::model::image_map::ImageMap;
+use crate::runtime::Runtime;
+use crate::store::events::{Source, pod_event};
+use crate::store::{Change, ChangeType, Object, Store};
+
+use self::ipam::{Cidr, Ipam};
+use self::worker::{PodMsg, PodWorker};
+
+/// Node settings.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// `spec.nodeName` of the pods it runs, and the events' source host.
+    pub node_name: String,
+    /// The node address (`status.hostIP`).
+    pub host_ip: Ipv4Addr,
+    /// Where pod IPs come from.
+    pub pod_cidr: Cidr,
+    /// How images map to host commands.
+    pub image_map: Option<Arc<ImageMap>>,
+    /// The CrashLoopBackOff maximum (KEP-4603), 1 to 300 s.
+    pub max_container_backoff: Duration,
+    /// For `resourceFieldRef` when a container sets no limit.
+    pub allocatable: NodeAllocatable,
+}
+
+/// What workers share.
+pub struct NodeContext {
+    pub config: NodeConfig,
+    pub store: Arc<Store>,
+    pub runtime: Arc<Runtime>,
+    pub recorder: Recorder,
+    pub ipam: Mutex<Ipam>,
+}
+
+/// How far node shutdown has gone: 0 running, 1 terminate every pod gracefully, 2 (second
+/// signal) terminate with a grace of 1 s.
+pub type ShutdownLevel = u8;
+
+/// Emits events into the store, as the kubelet's recorder.
+pub struct Recorder {
+    store: Arc<Store>,
+    kubelet: Source,
+    scheduler: Source,
+}
+
+impl Recorder {
+    pub fn new(store: Arc<Store>, node_name: &str) -> Self {
+        Recorder {
+            store,
+            kubelet: Source {
+                component: "kubelet".to_owned(),
+                host: Some(node_name.to_owned()),
+            },
+            scheduler: Source {
+                component: "default-scheduler".to_owned(),
+                host: None,
+            },
+        }
+    }
+
+    /// An event about the pod as a whole.
+    pub fn pod(&self, pod: &Pod, type_: EventType, reason: &str, message: &str) {
+        tracing::debug!(pod = %events::format_pod(pod), reason, message, "event");
+        self.store.record_event(pod_event(
+            pod,
+            None,
+            type_.as_str(),
+            reason,
+            message,
+            &self.kubelet,
+        ));
+    }
+
+    /// An event about one container (`fieldPath: spec.containers{app}`).
+    pub fn container(
+        &self,
+        pod: &Pod,
+        container: &str,
+        kind: ContainerKind,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        tracing::debug!(pod = %events::format_pod(pod), container, reason, message, "event");
+        let list = if kind.is_init_list() {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        self.store.record_event(pod_event(
+            pod,
+            Some(format!("spec.{list}{{{container}}}")),
+            type_.as_str(),
+            reason,
+            message,
+            &self.kubelet,
+        ));
+    }
+
+    fn scheduled(&self, pod: &Pod, node: &str) {
+        let message = events::scheduled_message(
+            pod.metadata.namespace.as_deref().unwrap_or("default"),
+            pod.metadata.name.as_deref().unwrap_or_default(),
+            node,
+        );
+        self.store.record_event(pod_event(
+            pod,
+            None,
+            "Normal",
+            events::SCHEDULED,
+            &message,
+            &self.scheduler,
+        ));
+    }
+}
+
+/// The node: call `run` to sync pods until shutdown.
+pub struct Node {
+    ctx: Arc<NodeContext>,
+}
+
+struct WorkerHandle {
+    tx: mpsc::UnboundedSender<PodMsg>,
+}
+
+impl Node {
+    pub fn new(config: NodeConfig, store: Arc<Store>, runtime: Arc<Runtime>) -> Node {
+        let recorder = Recorder::new(store.clone(), &config.node_name);
+        let ipam = Mutex::new(Ipam::new(config.pod_cidr));
+        Node {
+            ctx: Arc::new(NodeContext {
+                config,
+                store,
+                runtime,
+                recorder,
+                ipam,
+            }),
+        }
+    }
+
+    pub fn context(&self) -> &Arc<NodeContext> {
+        &self.ctx
+    }
+
+    /// Runs pod workers for the store's pods until `shutdown` reaches 1 and every worker has
+    /// finished terminating its pod. Returns then; no process of any pod is left.
+    pub async fn run(self, mut shutdown: watch::Receiver<ShutdownLevel>) {
+        let (snapshot, mut changes) = self.ctx.store.watch();
+        let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
+        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut level: ShutdownLevel = *shutdown.borrow();
+        for object in snapshot {
+            if let Object::Pod(pod) = object {
+                self.dispatch(&mut workers, &mut tasks, pod, ChangeType::Modified, level);
+            }
+        }
+        loop {
+            if level > 0 && workers.is_empty() {
+                break;
+            }
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(Change { change_type, object: Object::Pod(pod) }) => {
+                        self.dispatch(&mut workers, &mut tasks, pod, change_type, level);
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "pod watch lagged; resyncing");
+                        let (snapshot, rx) = self.ctx.store.watch();
+                        changes = rx;
+                        self.resync(&mut workers, &mut tasks, snapshot, level);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                Some(done) = tasks.join_next() => {
+                    match done {
+                        Ok(uid) => { workers.remove(&uid); }
+                        Err(error) => tracing::error!(%error, "a pod worker panicked"),
+                    }
+                }
+                changed = shutdown.changed() => {
+                    let new_level = if changed.is_ok() { *shutdown.borrow() } else { level.max(1) };
+                    if new_level > level {
+                        level = new_level;
+                        let grace_override = (level >= 2).then_some(1);
+                        tracing::info!(level, pods = workers.len(), "node shutdown: terminating pods");
+                        for w in workers.values() {
+                            // Why ignored: a worker that already ended has nothing to stop.
+                            let _ = w.tx.send(PodMsg::NodeShutdown { grace_override });
+                        }
+                    }
+                }
+            }
+        }
+        // Workers end only after their pods' processes are gone; wait for stragglers.
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn dispatch(
+        &self,
+        workers: &mut HashMap<String, WorkerHandle>,
+        tasks: &mut JoinSet<String>,
+        pod: Arc<Pod>,
+        change: ChangeType,
+        level: ShutdownLevel,
+    ) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        if let Some(w) = workers.get(&uid) {
+            let msg = if change == ChangeType::Deleted {
+                PodMsg::Removed
+            } else {
+                PodMsg::Update(pod)
+            };
+            // Why ignored: the worker is finishing; it will be removed on join.
+            let _ = w.tx.send(msg);
+            return;
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if change == ChangeType::Deleted
+            || level > 0
+            || matches!(phase, Some("Succeeded" | "Failed"))
+        {
+            return;
+        }
+        // A pod no worker has touched yet (no start time) was just bound to this node.
+        if pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .is_none()
+        {
+            self.ctx
+                .recorder
+                .scheduled(&pod, &self.ctx.config.node_name);
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = PodWorker::new(self.ctx.clone(), pod, rx);
+        let task_uid = uid.clone();
+        tasks.spawn(async move {
+            worker.run().await;
+            task_uid
+        });
+        workers.insert(uid, WorkerHandle { tx });
+    }
+
+    fn resync(
+        &self,
+        workers: &mut HashMap<String, WorkerHandle>,
+        tasks: &mut JoinSet<String>,
+        snapshot: Vec<Object>,
+        level: ShutdownLevel,
+    ) {
+        let mut present = std::collections::HashSet::new();
+        for object in snapshot {
+            if let Object::Pod(pod) = object {
+                if let Some(uid) = &pod.metadata.uid {
+                    present.insert(uid.clone());
+                }
+                self.dispatch(workers, tasks, pod, ChangeType::Modified, level);
+            }
+        }
+        for (uid, w) in workers.iter() {
+            if !present.contains(uid) {
+                let _ = w.tx.send(PodMsg::Removed);
+            }
+        }
+    }
+}

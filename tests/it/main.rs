@@ -1,0 +1,5 @@
+//! The only integration-test binary. Each module ports upstream scenarios (named in each test)
+//! onto real processes; `harness` runs a node inside the test.
+
+mod harness;
+mod termination;

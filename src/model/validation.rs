@@ -143,6 +143,32 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
     errs
 }
 
+/// Upstream `IsDNS1123SubdomainWithUnderscore` (DNS search domains): labels may contain `_`
+/// and start with one.
+pub fn is_dns1123_subdomain_with_underscore(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    let label_ok = |label: &str| {
+        let label = label.strip_prefix('_').unwrap_or(label);
+        let b = label.as_bytes();
+        !b.is_empty()
+            && is_lower_alnum(b[0])
+            && is_lower_alnum(b[b.len() - 1])
+            && b.iter()
+                .all(|&c| is_lower_alnum(c) || c == b'-' || c == b'_')
+    };
+    if !value.split('.').all(label_ok) {
+        errs.push(regex_error(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', and must start and end with an alphanumeric character",
+            "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?(\\._?[a-z0-9]([-_a-z0-9]*[a-z0-9])?)*",
+            &["example.com"],
+        ));
+    }
+    errs
+}
+
 /// Upstream `IsQualifiedName`: an optional DNS subdomain prefix and `/`, then a name of at most
 /// 63 characters (label keys, annotation keys, finalizers, resource names).
 pub fn is_qualified_name(value: &str) -> Vec<String> {

@@ -1,5 +1,14 @@
 //! `ValidatePodCreate` and everything it calls for the fields podvisor reads, in upstream's
 //! order, with upstream's field paths and messages.
+//!
+//! Not ported (podvisor does not use these, and upstream's rules for them are long): affinity,
+//! topologySpreadConstraints, the details of ephemeral containers (they are rejected on create
+//! anyway), pod-level `resources` (alpha in 1.33), `windowsOptions` and Windows host-process
+//! rules, IP address syntax in `dnsConfig.nameservers` and `hostAliases[].ip`, sysctls that
+//! clash with host namespaces, `managedFields`, the tolerations annotation, the consistency of
+//! seccomp/AppArmor annotations with the matching fields, and the details of volume sources
+//! other than emptyDir, hostPath, secret, configMap, downwardAPI, projected,
+//! persistentVolumeClaim, nfs, csi and ephemeral (they are still counted: one source per volume).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

@@ -143,6 +143,32 @@ pub fn is_dns1123_subdomain(value: &str) -> Vec<String> {
     errs
 }
 
+/// Upstream `IsDNS1123SubdomainWithUnderscore` (DNS search domains): labels may contain `_`
+/// and start with one.
+pub fn is_dns1123_subdomain_with_underscore(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_SUBDOMAIN_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH));
+    }
+    let label_ok = |label: &str| {
+        let label = label.strip_prefix('_').unwrap_or(label);
+        let b = label.as_bytes();
+        !b.is_empty()
+            && is_lower_alnum(b[0])
+            && is_lower_alnum(b[b.len() - 1])
+            && b.iter()
+                .all(|&c| is_lower_alnum(c) || c == b'-' || c == b'_')
+    };
+    if !value.split('.').all(label_ok) {
+        errs.push(regex_error(
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', and must start and end with an alphanumeric character",
+            "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?(\\._?[a-z0-9]([-_a-z0-9]*[a-z0-9])?)*",
+            &["example.com"],
+        ));
+    }
+    errs
+}
+
 /// Upstream `IsQualifiedName`: an optional DNS subdomain prefix and `/`, then a name of at most
 /// 63 characters (label keys, annotation keys, finalizers, resource names).
 pub fn is_qualified_name(value: &str) -> Vec<String> {
@@ -447,7 +473,7 @@ pub fn validate_nonnegative(value: i64, path: &FieldPath) -> Vec<FieldError> {
 /// are escaped, and the rest use `\a`-style, `\xNN`, `\uNNNN` or `\UNNNNNNNN` escapes.
 ///
 /// "Printable" follows Go's `unicode.IsPrint` for ASCII exactly; for other characters it is
-/// approximated as "not a control character and not whitespace".
+/// approximated (controls, spaces, format and private-use characters are escaped).
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -464,13 +490,39 @@ pub fn go_quote(s: &str) -> String {
             '\u{b}' => out.push_str("\\v"),
             ' '..='~' => out.push(c),
             c if c.is_ascii() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if !c.is_control() && !c.is_whitespace() => out.push(c),
+            c if is_printable(c) => out.push(c),
             c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push_str(&format!("\\U{:08x}", c as u32)),
         }
     }
     out.push('"');
     out
+}
+
+/// An approximation of Go's `unicode.IsPrint` beyond ASCII: not a control, not a space other
+/// than U+0020, not a format character (Cf), not private use.
+fn is_printable(c: char) -> bool {
+    let format = matches!(
+        c as u32,
+        0xAD | 0x600..=0x605
+            | 0x61C
+            | 0x6DD
+            | 0x70F
+            | 0x8E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    );
+    let private_use = matches!(c as u32, 0xE000..=0xF8FF | 0xF0000..=0x10FFFF);
+    !c.is_control() && !c.is_whitespace() && !format && !private_use
 }
 
 #[cfg(test)]

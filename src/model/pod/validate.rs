@@ -1,5 +1,14 @@
 //! `ValidatePodCreate` and everything it calls for the fields podvisor reads, in upstream's
 //! order, with upstream's field paths and messages.
+//!
+//! Not ported (podvisor does not use these, and upstream's rules for them are long): affinity,
+//! topologySpreadConstraints, the details of ephemeral containers (they are rejected on create
+//! anyway), pod-level `resources` (alpha in 1.33), `windowsOptions` and Windows host-process
+//! rules, IP address syntax in `dnsConfig.nameservers` and `hostAliases[].ip`, sysctls that
+//! clash with host namespaces, `managedFields`, the tolerations annotation, the consistency of
+//! seccomp/AppArmor annotations with the matching fields, and the details of volume sources
+//! other than emptyDir, hostPath, secret, configMap, downwardAPI, projected,
+//! persistentVolumeClaim, nfs, csi and ephemeral (they are still counted: one source per volume).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -16,11 +25,12 @@ use crate::model::env::{convert_downward_api_field_label, split_maybe_subscripte
 use crate::model::field::{FieldError, FieldPath};
 use crate::model::quantity::Quantity;
 use crate::model::validation::{
-    IS_NEGATIVE_ERROR_MSG, go_quote, inclusive_range_error, is_config_map_key, is_http_header_name,
-    is_qualified_name, is_relaxed_env_var_name, is_valid_group_id, is_valid_label_value,
-    is_valid_port_name, is_valid_port_num, is_valid_user_id, name_is_dns_label,
-    name_is_dns_subdomain, validate_annotations, validate_dns1123_label, validate_labels,
-    validate_nonnegative, validate_qualified_name,
+    IS_NEGATIVE_ERROR_MSG, go_quote, inclusive_range_error, is_config_map_key,
+    is_dns1123_subdomain_with_underscore, is_http_header_name, is_qualified_name,
+    is_relaxed_env_var_name, is_valid_group_id, is_valid_label_value, is_valid_port_name,
+    is_valid_port_num, is_valid_user_id, name_is_dns_label, name_is_dns_subdomain,
+    validate_annotations, validate_dns1123_label, validate_labels, validate_nonnegative,
+    validate_qualified_name,
 };
 
 type Errs = Vec<FieldError>;
@@ -238,9 +248,9 @@ fn validate_finalizers(finalizers: &[String], path: &FieldPath) -> Errs {
     if finalizers.iter().any(|f| f == "orphan")
         && finalizers.iter().any(|f| f == "foregroundDeletion")
     {
-        errs.push(FieldError::invalid(
+        errs.push(FieldError::invalid_raw(
             path,
-            serde_json::json!(finalizers),
+            &go_string_slice(finalizers),
             "finalizer orphan and foregroundDeletion cannot be both set",
         ));
     }
@@ -248,7 +258,7 @@ fn validate_finalizers(finalizers: &[String], path: &FieldPath) -> Errs {
         if !f.contains('/') && !matches!(f.as_str(), "kubernetes" | "orphan" | "foregroundDeletion")
         {
             errs.push(FieldError::invalid(
-                &path.child("finalizers").index(i),
+                &path.index(i),
                 f.as_str(),
                 "name is neither a standard finalizer name nor is it fully qualified",
             ));
@@ -429,6 +439,7 @@ fn validate_pod_spec(spec: &PodSpec, meta: &ObjectMeta, path: &FieldPath) -> Err
     if let Some(sc) = &spec.security_context {
         errs.extend(validate_pod_security_context(
             sc,
+            spec,
             &path.child("securityContext"),
         ));
     }
@@ -1451,7 +1462,11 @@ fn validate_security_context(sc: &SecurityContext, host_users: bool, path: &Fiel
 }
 
 /// Upstream `validatePodSpecSecurityContext`.
-fn validate_pod_security_context(sc: &PodSecurityContext, path: &FieldPath) -> Errs {
+fn validate_pod_security_context(
+    sc: &PodSecurityContext,
+    spec: &PodSpec,
+    path: &FieldPath,
+) -> Errs {
     let mut errs = Errs::new();
     if let Some(gid) = sc.fs_group {
         for msg in is_valid_group_id(gid) {
@@ -1476,6 +1491,14 @@ fn validate_pod_security_context(sc: &PodSecurityContext, path: &FieldPath) -> E
                 msg,
             ));
         }
+    }
+    // In the v1 API these two live in the spec; upstream validates them as security context.
+    if spec.share_process_namespace == Some(true) && spec.host_pid == Some(true) {
+        errs.push(FieldError::invalid(
+            &path.child("shareProcessNamespace"),
+            true,
+            "ShareProcessNamespace and HostPID cannot both be enabled",
+        ));
     }
     let mut names = HashSet::new();
     for (i, sysctl) in sc.sysctls.iter().flatten().enumerate() {
@@ -2060,26 +2083,40 @@ fn validate_dns_config(spec: &PodSpec, path: &FieldPath) -> Errs {
     if let Some(nameservers) = &config.nameservers
         && nameservers.len() > 3
     {
-        errs.push(FieldError::invalid(
+        errs.push(FieldError::invalid_raw(
             &path.child("nameservers"),
-            serde_json::json!(nameservers),
+            &go_string_slice(nameservers),
             "must not have more than 3 nameservers",
         ));
     }
     if let Some(searches) = &config.searches {
         if searches.len() > 32 {
-            errs.push(FieldError::invalid(
+            errs.push(FieldError::invalid_raw(
                 &path.child("searches"),
-                serde_json::json!(searches),
+                &go_string_slice(searches),
                 "must not have more than 32 search paths",
             ));
         }
         if searches.join(" ").len() > 2048 {
-            errs.push(FieldError::invalid(
+            errs.push(FieldError::invalid_raw(
                 &path.child("searches"),
-                serde_json::json!(searches),
+                &go_string_slice(searches),
                 "must not have more than 2048 characters (including spaces) in the search list",
             ));
+        }
+        // RelaxedDNSSearchValidation (on in 1.33): "." and underscores are allowed.
+        for (i, search) in searches.iter().enumerate() {
+            if search == "." {
+                continue;
+            }
+            let search = search.strip_suffix('.').unwrap_or(search);
+            for msg in is_dns1123_subdomain_with_underscore(search) {
+                errs.push(FieldError::invalid(
+                    &path.child("searches").index(i),
+                    search,
+                    msg,
+                ));
+            }
         }
     }
     for (i, option) in config.options.iter().flatten().enumerate() {
@@ -2306,4 +2343,10 @@ fn validate_windows(spec: &PodSpec, path: &FieldPath) -> Errs {
         }
     }
     errs
+}
+
+/// A `[]string` as Go's `%#v` prints it: `[]string{"a", "b"}`.
+fn go_string_slice(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
 }

@@ -172,13 +172,34 @@ pub const LINUX_STOP_SIGNALS: &[&str] = &[
 ];
 
 impl ImageMap {
-    /// Reads and validates the image map at `path` (YAML or JSON).
+    /// Reads and validates the image map at `path` (YAML or JSON). A `command` whose program
+    /// starts with `./` or `../` is relative to the map file's folder, so a project can ship a
+    /// map next to its binaries.
     pub fn load(path: &str) -> Result<ImageMap, ImageMapError> {
         let bytes = fs::read(path).map_err(|source| ImageMapError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &bytes)
+        let mut map = Self::parse(path, &bytes)?;
+        let dir = std::path::Path::new(path)
+            .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .unwrap_or(std::path::Path::new("."));
+        let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+        for config in map.entries.values_mut() {
+            if let Some(program) = config.command.as_mut().and_then(|c| c.first_mut())
+                && (program.starts_with("./") || program.starts_with("../"))
+            {
+                *program = dir.join(&*program).to_string_lossy().into_owned();
+            }
+        }
+        Ok(map)
     }
 
     /// Parses and validates an image map; `source` names it in messages.

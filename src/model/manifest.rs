@@ -801,6 +801,7 @@ pub fn decode(document: &Document, validation: FieldValidation) -> DocumentRepor
         validation,
         errors: Vec::new(),
         warnings: Vec::new(),
+        type_error_paths: Vec::new(),
     };
     decoder.duplicate_fields(&document.duplicate_fields);
     let object = (served.decode)(value, &mut decoder);
@@ -835,6 +836,9 @@ struct Decoder {
     errors: Vec<String>,
     /// Warning messages, without the document prefix.
     warnings: Vec<String>,
+    /// Fields that had type errors: they were left out of the typed object, so validation
+    /// must not also call them missing.
+    type_error_paths: Vec<FieldPath>,
 }
 
 impl Decoder {
@@ -859,6 +863,7 @@ impl Decoder {
         let decoded = decode_strict::<T>(value);
         for error in decoded.type_errors {
             self.errors.push(error.to_string());
+            self.type_error_paths.push(error.field);
         }
         for path in &decoded.unknown_fields {
             self.field_problem(format!("unknown field \"{path}\""));
@@ -882,7 +887,14 @@ fn decode_pod(value: &Value, decoder: &mut Decoder) -> Option<Object> {
     default_namespace(&mut pod.metadata);
     pod::set_defaults(&mut pod);
     for error in pod::validate(&pod) {
-        decoder.errors.push(error.to_string());
+        let field = error.field.as_str();
+        let shadowed = decoder.type_error_paths.iter().any(|p| {
+            let p = p.as_str();
+            field == p || field.starts_with(&format!("{p}.")) || field.starts_with(&format!("{p}["))
+        });
+        if !shadowed {
+            decoder.errors.push(error.to_string());
+        }
     }
     Some(Object::Pod(Box::new(pod)))
 }

@@ -2,4 +2,6 @@
 //! onto real processes; `harness` runs a node inside the test.
 
 mod harness;
+mod hooks;
+mod processes;
 mod termination;

@@ -214,6 +214,18 @@ const INVALID_CORPUS_PODS: &[InvalidPod] = &[
         stage: Stage::StrictFields,
     },
     InvalidPod {
+        file: "volumes/aws_ebs/aws-ebs-web.yaml",
+        reason: "`protocol: tcp`: port protocols are case-sensitive (`TCP`, `UDP`, `SCTP`)",
+        error: "spec.containers[0].ports[0].protocol: Unsupported value: \"tcp\"",
+        stage: Stage::Validation,
+    },
+    InvalidPod {
+        file: "volumes/cinder/cinder-web.yaml",
+        reason: "`protocol: tcp`: port protocols are case-sensitive (`TCP`, `UDP`, `SCTP`)",
+        error: "spec.containers[0].ports[0].protocol: Unsupported value: \"tcp\"",
+        stage: Stage::Validation,
+    },
+    InvalidPod {
         file: "storage/vitess/vttablet-pod-template.yaml",
         reason: "a template: `vttablet-{{uid}}` is not a DNS-1123 subdomain and `{{keyspace}}` \
                  is not a valid label value",

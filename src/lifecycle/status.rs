@@ -60,8 +60,9 @@ pub fn pod_status(pod: &Pod, observed: &PodObservation, ctx: &StatusContext<'_>)
             "Failed"
         };
     }
-    if ctx.reason.is_some() && ctx.pod_is_terminal {
-        // Node shutdown marks pods Failed, as the kubelet's shutdown manager does.
+    if ctx.reason.is_some() {
+        // Node shutdown marks pods Failed from its start, as the kubelet's shutdown manager
+        // does in the status it sets before killing.
         phase = "Failed";
     }
 

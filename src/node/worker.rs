@@ -149,6 +149,12 @@ impl PodWorker {
         async move {
             let cause = self.sync_loop().await;
             tracing::info!(?cause, "terminating pod");
+            if cause == Cause::NodeShutdown {
+                self.status_reason = Some((
+                    "Terminated",
+                    "Pod was terminated in response to imminent node shutdown.",
+                ));
+            }
             self.terminate().await;
             self.finish(cause);
         }
@@ -727,12 +733,6 @@ impl PodWorker {
     /// `SyncTerminatedPod` and the status manager's final delete.
     fn finish(&mut self, cause: Cause) {
         self.terminal = true;
-        if cause == Cause::NodeShutdown {
-            self.status_reason = Some((
-                "Terminated",
-                "Pod was terminated in response to imminent node shutdown.",
-            ));
-        }
         self.publish();
         self.hook_tasks.abort_all();
         self.ctx.runtime.remove_pod(&self.uid);

@@ -52,18 +52,23 @@ impl Cgroups {
     /// directory in it. `Err` carries the reason the runtime falls back to process groups.
     pub fn detect(node_id: &str) -> Result<Cgroups, String> {
         let mount = find_mount("cgroup2", None).ok_or("no cgroup2 file system is mounted")?;
-        if !mount.join("cgroup.kill").exists() && !has_kill_in_children(&mount) {
+        let parent = mount.join("podvisor");
+        let node_dir = parent.join(node_id);
+        // Another node may remove the shared parent as it stops: retry that race.
+        let mut attempt = 0;
+        while let Err(e) = fs::create_dir_all(&node_dir) {
+            attempt += 1;
+            if attempt == 5 || e.kind() != io::ErrorKind::NotFound {
+                return Err(format!("cannot create {}: {e}", node_dir.display()));
+            }
+        }
+        // The root cgroup never has `cgroup.kill`; a child has it from Linux 5.14 on.
+        if !node_dir.join("cgroup.kill").exists() {
+            let _ = fs::remove_dir(&node_dir);
             return Err(format!(
                 "cgroup2 at {} has no cgroup.kill (Linux 5.14 or later is needed)",
                 mount.display()
             ));
-        }
-        let parent = mount.join("podvisor");
-        let node_dir = parent.join(node_id);
-        fs::create_dir_all(&node_dir)
-            .map_err(|e| format!("cannot create {}: {e}", node_dir.display()))?;
-        if !node_dir.join("cgroup.kill").exists() {
-            return Err(format!("{} has no cgroup.kill", node_dir.display()));
         }
         let memory = memory_backend(&mount, &parent, &node_dir, node_id);
         Ok(Cgroups { node_dir, memory })
@@ -118,6 +123,13 @@ impl Cgroups {
         remove_tree(&self.node_dir);
         if let MemoryBackend::V1(dir) = &self.memory {
             remove_tree(dir);
+            // The shared `podvisor` folder goes when no other node uses it.
+            if let Some(parent) = dir.parent() {
+                let _ = fs::remove_dir(parent);
+            }
+        }
+        if let Some(parent) = self.node_dir.parent() {
+            let _ = fs::remove_dir(parent);
         }
     }
 
@@ -302,14 +314,6 @@ fn collect_procs(dir: &Path, out: &mut Vec<i32>) {
             collect_procs(&entry.path(), out);
         }
     }
-}
-
-fn has_kill_in_children(mount: &Path) -> bool {
-    fs::read_dir(mount)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| e.path().join("cgroup.kill").exists())
 }
 
 fn memory_backend(mount: &Path, parent: &Path, node_dir: &Path, node_id: &str) -> MemoryBackend {

@@ -117,7 +117,7 @@ pub fn check_loaded(
 }
 
 fn check_images(report: &mut DocumentReport, options: &CheckOptions) {
-    let problems = match &report.object {
+    let problems = match &report.decoded {
         Some(Object::Pod(pod)) => image_map::check_pod(pod, options.image_map.as_ref()),
         None => return,
     };

@@ -243,6 +243,9 @@ pub struct DocumentReport {
     pub name: Option<String>,
     /// The decoded, defaulted object: `Some` if and only if `errors` is empty.
     pub object: Option<Object>,
+    /// The decoded, defaulted object even when validation found errors (None only when the
+    /// document could not be typed), so later checks can still report every problem.
+    pub decoded: Option<Object>,
     /// Errors, each a full line (`app.yaml: Pod "web": spec.containers[0].name: Required value`).
     pub errors: Vec<String>,
     /// Warnings, each a full line.
@@ -759,6 +762,7 @@ pub fn decode(document: &Document, validation: FieldValidation) -> DocumentRepor
         namespace: string_at("/metadata/namespace").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
         name: string_at("/metadata/name"),
         object: None,
+        decoded: None,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
@@ -812,8 +816,9 @@ pub fn decode(document: &Document, validation: FieldValidation) -> DocumentRepor
         report.push_error(error);
     }
     if decoder.errors.is_empty() {
-        report.object = object;
+        report.object = object.clone();
     }
+    report.decoded = object;
     report
 }
 

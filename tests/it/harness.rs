@@ -31,7 +31,6 @@ pub struct TestNode {
     pub dir: tempfile::TempDir,
     /// The record file every testapp process of this test appends to.
     pub record: PathBuf,
-    pub mode: CgroupMode,
 }
 
 /// Options of a test node.
@@ -88,7 +87,6 @@ impl TestNode {
             daemon: Some(daemon),
             dir,
             record,
-            mode: options.cgroups,
         }
     }
 

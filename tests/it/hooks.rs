@@ -1,8 +1,6 @@
 //! postStart and preStop hooks: spec §10.1 (HOOK-01..06, HOOK-X1..X6), §10.5 CLC-05, and the
 //! cancelled-postStart deviation from upstream bug #116032.
 
-use std::time::Duration;
-
 use crate::harness::*;
 
 /// A testapp server pod with its HTTP port on `$POD_IP:8080`, used as a hook handler.

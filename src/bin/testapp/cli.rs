@@ -19,7 +19,7 @@ macro_rules! record_format {
 RECORD FORMAT:
   With --record FILE, every event is appended to FILE as one line, written with a single
   write(2) on a file opened with O_APPEND, so several processes can share one file and lines
-  never interleave. Every line is also printed to stdout, and `signal` lines to stderr too.
+  never interleave. Every line is also printed to stdout.
 
     <unix_time_nanos> <name> <event> [key=value ...]
 

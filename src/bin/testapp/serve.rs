@@ -193,7 +193,8 @@ fn on_signal(
     recorder.emit(
         "signal",
         &[("sig", &sig), ("mode", &mode.word()), ("pid", &pid)],
-        Echo::StdoutAndStderr,
+        // Stdout only: the app's log shows each signal once (`--log-lines` covers stderr).
+        Echo::Stdout,
     );
     let event = match mode {
         SignalMode::Exit { code } => Event::Exit {

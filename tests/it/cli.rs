@@ -58,6 +58,39 @@ fn check_rejects_every_invalid_manifest_with_its_field_paths() {
     }
 }
 
+/// `up` refuses each invalid manifest too: exit 1, every problem listed, nothing started.
+#[test]
+fn up_starts_nothing_for_any_invalid_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for entry in std::fs::read_dir(repo().join("testdata/invalid")).unwrap() {
+        let file = entry.unwrap().path();
+        let out = Command::new(PODVISOR)
+            .arg("up")
+            .arg("-f")
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{}: {stdout}", file.display());
+        for line in expected_lines(&file) {
+            assert!(
+                stdout.contains(&line),
+                "{}: missing {line:?}",
+                file.display()
+            );
+        }
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("nothing was started"),
+            "{}",
+            file.display()
+        );
+        assert!(!data.exists(), "{}: a data dir was created", file.display());
+    }
+}
+
 /// `check` accepts the example, reads stdin with `-f -`, and names unsupported kinds.
 #[test]
 fn check_ok_stdin_and_unsupported_kind() {

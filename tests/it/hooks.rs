@@ -409,3 +409,84 @@ spec:
     );
     node.stop().await;
 }
+
+/// An HTTPS server on 127.0.0.1 with a fresh self-signed certificate; it answers 200 to every
+/// request and sends each request line on the channel.
+async fn https_handler() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let _ = tx.send(text.lines().next().unwrap_or_default().to_owned());
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, rx)
+}
+
+/// HOOK-05 and HOOK-06 "should execute poststart/prestop https hook properly": `scheme:
+/// HTTPS` against a self-signed certificate (verification is skipped, as upstream).
+#[tokio::test]
+async fn hook_05_06_https_hooks() {
+    let node = TestNode::start().await;
+    let (port, mut requests) = https_handler().await;
+    let lifecycle = format!(
+        r#"      postStart:
+        httpGet: {{host: "127.0.0.1", port: {port}, scheme: HTTPS, path: "/echo?msg=poststart"}}
+      preStop:
+        httpGet: {{host: "127.0.0.1", port: {port}, scheme: HTTPS, path: "/echo?msg=prestop"}}"#
+    );
+    node.apply(&hooked_pod(15, "exit", "Always", &lifecycle));
+    node.wait_running("hooked", SECS(10)).await;
+    let first = tokio::time::timeout(SECS(5), requests.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "GET /echo?msg=poststart HTTP/1.1");
+    node.wait_record(SECS(5), "started", |r| r.is("app", "started"))
+        .await;
+    node.delete("hooked", None);
+    let second = tokio::time::timeout(SECS(5), requests.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second, "GET /echo?msg=prestop HTTP/1.1");
+    node.wait_gone("hooked", SECS(10)).await;
+    assert!(!node.has_event("hooked", "FailedPreStopHook", ""));
+    node.stop().await;
+}

@@ -101,76 +101,6 @@ pub enum ImageMapError {
     },
 }
 
-/// The stop signal names upstream allows for Linux pods (`supportedStopSignalsLinux` in
-/// `pkg/apis/core/validation`).
-pub const LINUX_STOP_SIGNALS: &[&str] = &[
-    "SIGABRT",
-    "SIGALRM",
-    "SIGBUS",
-    "SIGCHLD",
-    "SIGCLD",
-    "SIGCONT",
-    "SIGFPE",
-    "SIGHUP",
-    "SIGILL",
-    "SIGINT",
-    "SIGIO",
-    "SIGIOT",
-    "SIGKILL",
-    "SIGPIPE",
-    "SIGPOLL",
-    "SIGPROF",
-    "SIGPWR",
-    "SIGQUIT",
-    "SIGSEGV",
-    "SIGSTKFLT",
-    "SIGSTOP",
-    "SIGSYS",
-    "SIGTERM",
-    "SIGTRAP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGUSR1",
-    "SIGUSR2",
-    "SIGVTALRM",
-    "SIGWINCH",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGRTMIN",
-    "SIGRTMIN+1",
-    "SIGRTMIN+2",
-    "SIGRTMIN+3",
-    "SIGRTMIN+4",
-    "SIGRTMIN+5",
-    "SIGRTMIN+6",
-    "SIGRTMIN+7",
-    "SIGRTMIN+8",
-    "SIGRTMIN+9",
-    "SIGRTMIN+10",
-    "SIGRTMIN+11",
-    "SIGRTMIN+12",
-    "SIGRTMIN+13",
-    "SIGRTMIN+14",
-    "SIGRTMIN+15",
-    "SIGRTMAX-14",
-    "SIGRTMAX-13",
-    "SIGRTMAX-12",
-    "SIGRTMAX-11",
-    "SIGRTMAX-10",
-    "SIGRTMAX-9",
-    "SIGRTMAX-8",
-    "SIGRTMAX-7",
-    "SIGRTMAX-6",
-    "SIGRTMAX-5",
-    "SIGRTMAX-4",
-    "SIGRTMAX-3",
-    "SIGRTMAX-2",
-    "SIGRTMAX-1",
-    "SIGRTMAX",
-];
-
 impl ImageMap {
     /// Reads and validates the image map at `path` (YAML or JSON). A `command` whose program
     /// starts with `./` or `../` is relative to the map file's folder, so a project can ship a
@@ -585,12 +515,12 @@ fn validate(entries: &BTreeMap<String, ImageConfig>) -> Vec<FieldError> {
             ));
         }
         if let Some(signal) = &config.stop_signal
-            && !LINUX_STOP_SIGNALS.contains(&signal.as_str())
+            && !crate::model::pod::STOP_SIGNALS_LINUX.contains(&signal.as_str())
         {
             errors.push(FieldError::not_supported(
                 &path.child("stopSignal"),
                 signal.as_str(),
-                LINUX_STOP_SIGNALS,
+                crate::model::pod::STOP_SIGNALS_LINUX,
             ));
         }
     }

@@ -19,7 +19,7 @@ mod volumes;
 
 pub use defaults::set_defaults;
 pub use image::default_image_pull_policy;
-pub use validate::validate;
+pub use validate::{STOP_SIGNALS_LINUX, validate};
 
 #[cfg(test)]
 mod tests;

@@ -51,9 +51,18 @@ async fn delete_and_follow(
     grace: Option<i64>,
     timeout: Duration,
 ) -> (u128, Vec<std::sync::Arc<k8s_openapi::api::core::v1::Pod>>) {
-    let (_, mut rx) = node.store.watch();
+    let (_, rx) = node.store.watch();
     let t0 = now_ns();
     node.delete(name, grace);
+    (t0, follow_until_removed(rx, name, timeout).await)
+}
+
+/// Every version of the pod seen on `rx` until it is removed from the store.
+async fn follow_until_removed(
+    mut rx: tokio::sync::broadcast::Receiver<podvisor::store::Change>,
+    name: &str,
+    timeout: Duration,
+) -> Vec<std::sync::Arc<k8s_openapi::api::core::v1::Pod>> {
     let mut versions = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -66,7 +75,7 @@ async fn delete_and_follow(
                     let gone = change.change_type == podvisor::store::ChangeType::Deleted;
                     versions.push(p);
                     if gone {
-                        return (t0, versions);
+                        return versions;
                     }
                 }
             }
@@ -252,28 +261,15 @@ async fn del_x1_force_delete() {
 async fn del_x2_shorter_grace_restarts_termination() {
     let node = TestNode::start().await;
     run_app(&node, "web", &app_pod("web", 60, "ignore", "")).await;
-    let (_, mut rx) = node.store.watch();
+    let (_, rx) = node.store.watch();
     node.delete("web", None);
     node.wait_record(SECS(5), "first SIGTERM", |r| r.is("web", "signal"))
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await; // a later, separate delete request
     let t1 = now_ns();
     node.delete("web", Some(3));
-    let last;
-    let deadline = tokio::time::Instant::now() + SECS(10);
-    loop {
-        let change = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("pod removed in time")
-            .unwrap();
-        if let podvisor::store::Object::Pod(p) = change.object
-            && change.change_type == podvisor::store::ChangeType::Deleted
-        {
-            last = Some(p);
-            break;
-        }
-    }
-    let dead = (finished_ns(&last.unwrap(), "app") - t1) as f64 / 1e9;
+    let versions = follow_until_removed(rx, "web", SECS(10)).await;
+    let dead = (finished_ns(final_version(&versions), "app") - t1) as f64 / 1e9;
     assert!(
         (3.0..3.2).contains(&dead),
         "SIGKILL {dead:.3}s after the shorter delete, want 3 s"
@@ -299,26 +295,14 @@ async fn del_x2_shorter_grace_restarts_termination() {
 async fn del_x3_longer_grace_is_ignored() {
     let node = TestNode::start().await;
     run_app(&node, "web", &app_pod("web", 30, "ignore", "")).await;
-    let (_, mut rx) = node.store.watch();
+    let (_, rx) = node.store.watch();
     let t0 = now_ns();
     node.delete("web", Some(3));
     node.delete("web", Some(60));
     let pod = node.pod("web").unwrap();
     assert_eq!(pod.metadata.deletion_grace_period_seconds, Some(3));
-    let last;
-    loop {
-        let change = tokio::time::timeout(SECS(10), rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        if let podvisor::store::Object::Pod(p) = change.object
-            && change.change_type == podvisor::store::ChangeType::Deleted
-        {
-            last = Some(p);
-            break;
-        }
-    }
-    let dead = (finished_ns(&last.unwrap(), "app") - t0) as f64 / 1e9;
+    let versions = follow_until_removed(rx, "web", SECS(10)).await;
+    let dead = (finished_ns(final_version(&versions), "app") - t0) as f64 / 1e9;
     assert!(
         (3.0..3.2).contains(&dead),
         "SIGKILL at {dead:.3}s, want 3 s"

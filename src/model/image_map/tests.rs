@@ -88,7 +88,7 @@ fn strict_loading_reports_every_problem_with_file_and_path() {
             "images[nginx:1.25].comand: unknown field `comand`, expected one of `command`, `args`, `env`, `workingDir`, `stopSignal`",
             &format!(
                 "images[nginx:1.25].stopSignal: Unsupported value: \"SIGFOO\": supported values: {}",
-                LINUX_STOP_SIGNALS
+                crate::model::pod::STOP_SIGNALS_LINUX
                     .iter()
                     .map(|s| format!("{s:?}"))
                     .collect::<Vec<_>>()
@@ -156,7 +156,7 @@ fn stop_signals_follow_upstream_linux_list() {
         let text = format!("images:\n  a: {{command: [a], stopSignal: \"{bad}\"}}\n");
         assert!(ImageMap::parse("m.yaml", text.as_bytes()).is_err(), "{bad}");
     }
-    assert_eq!(LINUX_STOP_SIGNALS.len(), 65);
+    assert_eq!(crate::model::pod::STOP_SIGNALS_LINUX.len(), 65);
 }
 
 #[test]

@@ -1889,8 +1889,8 @@ fn validate_port_num_or_name(port: &IntOrString, path: &FieldPath) -> Errs {
 }
 
 /// Stop signals a Linux pod may use (upstream `supportedStopSignalsLinux`), sorted like
-/// upstream's `sets.List`.
-const STOP_SIGNALS_LINUX: &[&str] = &[
+/// upstream's `sets.List`. The image map accepts the same names.
+pub const STOP_SIGNALS_LINUX: &[&str] = &[
     "SIGABRT",
     "SIGALRM",
     "SIGBUS",

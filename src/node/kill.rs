@@ -27,7 +27,7 @@ pub struct RunningInstance {
     pub restart_count: i32,
 }
 
-/// SIGKILL deadlines per container, shared across re-runs of a termination: a re-run may
+/// SIGKILL deadlines per container instance, shared across re-runs of a termination: a re-run may
 /// bring a deadline forward, never push it back.
 #[derive(Clone, Default)]
 pub struct Deadlines(Arc<Mutex<HashMap<String, Instant>>>);
@@ -174,7 +174,9 @@ pub async fn kill_container(
         grace -= ordering.wait_for_turn(&name, grace).await.as_secs() as i64;
     }
     let grace = grace.max(grace::MINIMUM_GRACE_PERIOD_IN_SECONDS);
-    stop_container(&target.instance, &name, grace, &deadlines).await;
+    // Deadlines belong to one instance: a restarted container starts with none.
+    let key = format!("{name}#{}", target.instance.restart_count);
+    stop_container(&target.instance, &key, grace, &deadlines).await;
     if let Some(ordering) = &options.ordering {
         ordering.container_terminated(&name);
     }

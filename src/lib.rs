@@ -8,11 +8,13 @@
 //! - [`runtime`]: host processes, cgroups, log files. The only module that spawns processes.
 //! - [`hooks`]: postStart/preStop handlers (exec, httpGet, sleep).
 //! - [`httpget`]: the HTTP GET client shared by hooks and (later) probes.
+//! - [`grpcprobe`]: the gRPC health probe client (`grpc.health.v1.Health/Check` over h2c).
 //! - [`cli`]: command-line parsing and the `check` and `up` commands.
 //! - [`daemon`]: wiring of a node for `up`.
 
 pub mod cli;
 pub mod daemon;
+pub mod grpcprobe;
 pub mod hooks;
 pub mod httpget;
 pub mod lifecycle;

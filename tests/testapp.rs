@@ -113,6 +113,44 @@ async fn h2c_prior_knowledge_is_served() {
 }
 
 #[test]
+fn grpc_health_check_follows_healthz() {
+    let env = Env::new();
+    let app = env.serve("grpc-app", &["--record-requests"]);
+
+    // The empty service and the app's own name report the app's health; other names are
+    // unknown, as with grpc-go's health server.
+    assert_eq!(grpc_check(app.addr, ""), Grpc::Status(SERVING));
+    assert_eq!(grpc_check(app.addr, "grpc-app"), Grpc::Status(SERVING));
+    assert_eq!(
+        grpc_check(app.addr, "other"),
+        Grpc::Error(5, "unknown service".to_owned())
+    );
+    assert_eq!(get(app.addr, "/fail-health").status, 200);
+    assert_eq!(grpc_check(app.addr, ""), Grpc::Status(NOT_SERVING));
+    assert_eq!(grpc_check(app.addr, "grpc-app"), Grpc::Status(NOT_SERVING));
+
+    // gRPC needs HTTP/2: over HTTP/1.1 the path is a plain 400.
+    let response = get(app.addr, "/grpc.health.v1.Health/Check");
+    assert_eq!(response.status, 400);
+    assert_eq!(response.header("x-testapp-name"), Some("grpc-app"));
+
+    // Calls are recorded like any request.
+    let calls = env
+        .records()
+        .into_iter()
+        .filter(|r| r.event == "http" && r.get("path") == Some("/grpc.health.v1.Health/Check"))
+        .collect::<Vec<_>>();
+    assert_eq!(calls.len(), 6);
+    assert_eq!(calls[0].get("method"), Some("POST"));
+
+    let short_lived = env.serve("grpc-short", &["--healthy-for", "0.2"]);
+    eventually(
+        "the gRPC health check turns NOT_SERVING after --healthy-for",
+        || (grpc_check(short_lived.addr, "") == Grpc::Status(NOT_SERVING)).then_some(()),
+    );
+}
+
+#[test]
 fn healthz_and_readyz_follow_their_flags() {
     let env = Env::new();
     let app = env.serve("probe", &["--ready-after", "1.5"]);
@@ -995,6 +1033,85 @@ impl Response {
 /// One request on a new connection.
 fn get(addr: SocketAddr, path: &str) -> Response {
     Connection::open(addr).get(path)
+}
+
+/// `HealthCheckResponse.ServingStatus.SERVING`.
+const SERVING: u8 = 1;
+
+/// `HealthCheckResponse.ServingStatus.NOT_SERVING`.
+const NOT_SERVING: u8 = 2;
+
+/// The answer to a gRPC health check.
+#[derive(Debug, PartialEq)]
+enum Grpc {
+    /// grpc-status 0 and this `status`.
+    Status(u8),
+    /// A non-zero grpc-status and its message.
+    Error(u32, String),
+}
+
+/// Calls `grpc.health.v1.Health/Check` for `service` over h2c, checking the gRPC framing of
+/// the answer. Written inline (the test app's tests do not use the library's client).
+fn grpc_check(addr: SocketAddr, service: &str) -> Grpc {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    // HealthCheckRequest { service }: field 1, length-delimited; omitted when empty.
+    let mut message = Vec::new();
+    if !service.is_empty() {
+        message.push(0x0a);
+        message.push(u8::try_from(service.len()).expect("a short service name"));
+        message.extend_from_slice(service.as_bytes());
+    }
+    let mut body = vec![0];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        let connection = tokio::spawn(connection);
+        let request = hyper::Request::post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/grpc");
+        let headers = response.headers().clone();
+        let collected = response.into_body().collect().await.unwrap();
+        connection.abort();
+        // A Trailers-Only answer carries its status in the headers.
+        let status_fields = collected.trailers().cloned().unwrap_or(headers);
+        let data = collected.to_bytes();
+        let code: u32 = status_fields["grpc-status"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        if code != 0 {
+            assert!(data.is_empty(), "an error carries no message");
+            let message = status_fields
+                .get("grpc-message")
+                .map_or("", |v| v.to_str().unwrap());
+            return Grpc::Error(code, message.to_owned());
+        }
+        // One uncompressed message of 2 bytes: field 1 (varint) = status.
+        assert_eq!(
+            &data[..],
+            &[0, 0, 0, 0, 2, 0x08, data[6]][..],
+            "{data:02x?}"
+        );
+        Grpc::Status(data[6])
+    })
 }
 
 /// A keep-alive HTTP/1.1 client connection.

@@ -65,6 +65,11 @@ ENDPOINTS (any method; every response carries `x-testapp-name: NAME`):
   /sleep?ms=N       200 after N milliseconds
   /status/CODE      an empty response with status CODE (200-599)
   /exit?code=N      200, then a graceful exit with code N (default 0)
+  /grpc.health.v1.Health/Check
+                    the gRPC health service, as gRPC probes call it (HTTP/2 only: h2c with
+                    prior knowledge, POST, content-type application/grpc): SERVING while
+                    /healthz would answer 200, else NOT_SERVING, for the empty service and
+                    for NAME; any other service fails with grpc-status 5 (NOT_FOUND)
 
 SIGNAL MODES (--on-signal SIG=MODE):
   exit[:CODE]       record; stop accepting connections, finish in-flight requests (idle

@@ -1,4 +1,5 @@
-//! The HTTP server of `serve`: HTTP/1.1 and h2c on one port, one handler per endpoint.
+//! The HTTP server of `serve`: HTTP/1.1 and h2c on one port, one handler per endpoint (the
+//! gRPC health service is in `grpc`).
 //!
 //! The server never decides when to stop; `serve` flips the `stop` watch and the server then
 //! stops accepting, lets every connection finish its in-flight requests (idle keep-alive
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
@@ -21,11 +22,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::grpc::{self, GrpcBody};
 use crate::record::Recorder;
 use crate::serve::Event;
 
 /// The response header that names the backend that answered.
-const NAME_HEADER: &str = "x-testapp-name";
+pub const NAME_HEADER: &str = "x-testapp-name";
+
+/// The body of every response: plain text, or a gRPC message and trailers.
+pub type Body = Either<Full<Bytes>, GrpcBody>;
 
 /// State shared by every request handler.
 pub struct App {
@@ -85,7 +90,7 @@ async fn serve_connection(stream: TcpStream, app: Arc<App>, mut stop: watch::Rec
     let builder = auto::Builder::new(TokioExecutor::new());
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, Infallible>(handle(&app, request).await) }
+        async move { Ok::<_, Infallible>(route(&app, request).await) }
     });
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -105,16 +110,37 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
-/// Routes one request.
-async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or("").to_owned();
+impl App {
+    /// Healthy unless /fail-health was hit or `--healthy-for` elapsed; /healthz and the gRPC
+    /// health service report this.
+    pub fn healthy(&self) -> bool {
+        let expired = self
+            .healthy_for
+            .is_some_and(|period| self.started.elapsed() >= period);
+        !expired && !self.health_failed.load(Ordering::Relaxed)
+    }
+}
+
+/// Records one request if asked to, and hands it to the gRPC service or the HTTP endpoints.
+async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let path = request.uri().path();
     if app.record_requests && path != "/echo" {
         app.recorder.record(
             "http",
             &[("path", &path), ("method", &request.method().as_str())],
         );
     }
+    if path == grpc::CHECK_PATH {
+        grpc::check(app, request).await
+    } else {
+        handle(app, request).await.map(Either::Left)
+    }
+}
+
+/// Answers one request to an HTTP endpoint.
+async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
     match path.as_str() {
         "/" | "/hostname" => text(app, StatusCode::OK, app.recorder.name().to_owned()),
         "/pid" => text(app, StatusCode::OK, std::process::id().to_string()),
@@ -176,17 +202,14 @@ async fn handle(app: &App, request: Request<Incoming>) -> Response<Full<Bytes>> 
 
 /// /healthz: 200 unless /fail-health was hit or `--healthy-for` elapsed.
 fn healthz(app: &App) -> Response<Full<Bytes>> {
-    let expired = app
-        .healthy_for
-        .is_some_and(|period| app.started.elapsed() >= period);
-    if expired || app.health_failed.load(Ordering::Relaxed) {
+    if app.healthy() {
+        text(app, StatusCode::OK, "ok".to_owned())
+    } else {
         text(
             app,
             StatusCode::INTERNAL_SERVER_ERROR,
             "unhealthy".to_owned(),
         )
-    } else {
-        text(app, StatusCode::OK, "ok".to_owned())
     }
 }
 
@@ -208,7 +231,7 @@ fn bad_request(app: &App, message: &str) -> Response<Full<Bytes>> {
 }
 
 /// A plain-text response carrying the name header.
-fn text(app: &App, status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub fn text(app: &App, status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -14,6 +14,7 @@
 //! - `record`: the record file and line format.
 //! - `serve`: the long-running app and its exit decisions.
 //! - `http`: the HTTP/1.1 + h2c server and its endpoints.
+//! - `grpc`: the gRPC health service on the same port.
 //! - `background`: `--alloc-mb` and `--log-lines`.
 //! - `orphan`: `--grandchild` (`spawn-orphan`, `hold`).
 //! - `exec`: `hook` and `record`.
@@ -21,6 +22,7 @@
 mod background;
 mod cli;
 mod exec;
+mod grpc;
 mod http;
 mod orphan;
 mod record;

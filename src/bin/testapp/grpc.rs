@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 
@@ -59,11 +59,6 @@ impl Body for GrpcBody {
 
     fn is_end_stream(&self) -> bool {
         self.message.is_none() && self.trailers.is_none()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let length = self.message.as_ref().map_or(0, |m| m.len() as u64);
-        SizeHint::with_exact(length)
     }
 }
 

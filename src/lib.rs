@@ -7,6 +7,7 @@
 //! - [`node`]: the sync loop and one pod worker per pod; the only caller of `runtime`.
 //! - [`runtime`]: host processes, cgroups, log files. The only module that spawns processes.
 //! - [`hooks`]: postStart/preStop handlers (exec, httpGet, sleep).
+//! - [`probe`]: running one probe (exec, httpGet, tcpSocket, gRPC); workers live in `node`.
 //! - [`httpget`]: the HTTP GET client shared by hooks and (later) probes.
 //! - [`grpcprobe`]: the gRPC health probe client (`grpc.health.v1.Health/Check` over h2c).
 //! - [`cli`]: command-line parsing and the `check` and `up` commands.
@@ -20,5 +21,6 @@ pub mod httpget;
 pub mod lifecycle;
 pub mod model;
 pub mod node;
+pub mod probe;
 pub mod runtime;
 pub mod store;

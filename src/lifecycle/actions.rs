@@ -98,6 +98,9 @@ pub fn compute_pod_actions(
     }
 
     let mut keep = 0;
+    // Containers killed now that will be started again (definition changed, probe failure
+    // with a restartPolicy that restarts): they keep the pod alive.
+    let mut restarting = 0;
     for c in observed
         .containers
         .iter()
@@ -119,6 +122,23 @@ pub fn compute_pod_actions(
                         ),
                         reason: KillReason::Unknown,
                     });
+                    restarting += 1;
+                } else if let Some(reason) = c.probe_failure {
+                    let suffix = if restart_policy == "Never" {
+                        ""
+                    } else {
+                        restarting += 1;
+                        ", will be restarted"
+                    };
+                    actions.kill.push(KillAction {
+                        container: c.name.clone(),
+                        message: format!(
+                            "Container {} failed {} probe{suffix}",
+                            c.name,
+                            probe_word(reason)
+                        ),
+                        reason,
+                    });
                 } else {
                     keep += 1;
                 }
@@ -130,9 +150,11 @@ pub fn compute_pod_actions(
             }
         }
     }
-    if keep == 0 && actions.start.is_empty() && actions.back_off.is_empty() {
-        // Every regular container finished and none restarts: the pod is done. Sidecars are
-        // stopped by the pod kill (in reverse order) and do not count for the phase.
+    if keep == 0 && restarting == 0 && actions.start.is_empty() && actions.back_off.is_empty() {
+        // Every regular container finished or is being killed for good: the pod is done, and
+        // the pod kill stops what is left (upstream's `KillPod`, with the default `Killing`
+        // message and the pod's grace). Sidecars stop last, in reverse order, and do not count
+        // for the phase.
         actions.kill = Vec::new();
         actions.kill_pod = true;
     }
@@ -186,6 +208,16 @@ fn compute_init_container_actions(
                             ),
                             reason: KillReason::Unknown,
                         });
+                    } else if let Some(reason) = c.probe_failure {
+                        actions.kill.push(KillAction {
+                            container: c.name.clone(),
+                            message: format!(
+                                "Init container {} failed {} probe",
+                                c.name,
+                                probe_word(reason)
+                            ),
+                            reason,
+                        });
                     }
                     if !c.started && !already_initialized {
                         return false;
@@ -228,6 +260,13 @@ fn compute_init_container_actions(
         }
     }
     true
+}
+
+fn probe_word(reason: KillReason) -> &'static str {
+    match reason {
+        KillReason::StartupProbe => "startup",
+        _ => "liveness",
+    }
 }
 
 /// `doBackOff`: restart now, or wait while the container is in CrashLoopBackOff.

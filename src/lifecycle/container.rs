@@ -114,6 +114,9 @@ pub struct ContainerObservation {
     pub started: bool,
     /// `started` and the readiness probe succeeded (or there is none).
     pub ready: bool,
+    /// A liveness or startup probe of the current instance crossed its failure threshold: the
+    /// container must be killed (the kubelet's liveness manager result).
+    pub probe_failure: Option<super::grace::KillReason>,
     /// The stop signal when one is configured (`lifecycle.stopSignal` or the image map's),
     /// reported as `status.containerStatuses[].stopSignal` (KEP-4960).
     pub stop_signal: Option<String>,
@@ -129,6 +132,7 @@ impl ContainerObservation {
             start_failure: None,
             started: false,
             ready: false,
+            probe_failure: None,
             stop_signal: None,
         }
     }

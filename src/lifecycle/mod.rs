@@ -17,6 +17,7 @@ pub mod events;
 pub mod grace;
 pub mod ordering;
 pub mod phase;
+pub mod probe;
 pub mod status;
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! warning per document.
 //!
 //! Extending the table: add [`Rule`]s to a section, or a [`Section`] that reuses a rule set
-//! under another prefix (init containers will reuse [`CONTAINER`], probes a `PROBE` set).
+//! under another prefix (init containers reuse [`CONTAINER`], each probe [`PROBE`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -119,6 +119,42 @@ const POD: &[Section] = &[
         prefix: "spec.containers[*].lifecycle.preStop",
         rules: LIFECYCLE_HANDLER,
     },
+    Section {
+        prefix: "spec.containers[*].startupProbe",
+        rules: PROBE,
+    },
+    Section {
+        prefix: "spec.containers[*].readinessProbe",
+        rules: PROBE,
+    },
+    Section {
+        prefix: "spec.containers[*].livenessProbe",
+        rules: PROBE,
+    },
+    Section {
+        prefix: "spec.initContainers[*]",
+        rules: CONTAINER,
+    },
+    Section {
+        prefix: "spec.initContainers[*].lifecycle.postStart",
+        rules: LIFECYCLE_HANDLER,
+    },
+    Section {
+        prefix: "spec.initContainers[*].lifecycle.preStop",
+        rules: LIFECYCLE_HANDLER,
+    },
+    Section {
+        prefix: "spec.initContainers[*].startupProbe",
+        rules: PROBE,
+    },
+    Section {
+        prefix: "spec.initContainers[*].readinessProbe",
+        rules: PROBE,
+    },
+    Section {
+        prefix: "spec.initContainers[*].livenessProbe",
+        rules: PROBE,
+    },
 ];
 
 /// Type and object metadata, shared by every kind.
@@ -180,6 +216,8 @@ pub const CONTAINER: &[Rule] = &[
     any("lifecycle.stopSignal"),
     any("securityContext.runAsUser"),
     any("securityContext.runAsGroup"),
+    // Init containers only (validation rejects it elsewhere): native sidecars.
+    only_str("restartPolicy", "Always"),
     only_str("terminationMessagePath", "/dev/termination-log"),
     only_str("terminationMessagePolicy", "File"),
 ];
@@ -196,6 +234,27 @@ pub const LIFECYCLE_HANDLER: &[Rule] = &[
     any("sleep.seconds"),
     any("tcpSocket.host"),
     any("tcpSocket.port"),
+];
+
+/// The fields of a startup, readiness or liveness probe.
+pub const PROBE: &[Rule] = &[
+    any("exec.command"),
+    any("httpGet.host"),
+    any("httpGet.port"),
+    any("httpGet.path"),
+    any("httpGet.scheme"),
+    any("httpGet.httpHeaders[*].name"),
+    any("httpGet.httpHeaders[*].value"),
+    any("tcpSocket.host"),
+    any("tcpSocket.port"),
+    any("grpc.port"),
+    any("grpc.service"),
+    any("initialDelaySeconds"),
+    any("periodSeconds"),
+    any("timeoutSeconds"),
+    any("successThreshold"),
+    any("failureThreshold"),
+    any("terminationGracePeriodSeconds"),
 ];
 
 /// The paths of the fields set in `value` (an object of `kind`) that podvisor does not

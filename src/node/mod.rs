@@ -12,6 +12,7 @@
 pub mod ipam;
 pub mod kill;
 pub mod launch;
+pub mod prober;
 mod worker;
 
 use std::collections::HashMap;
@@ -175,11 +176,21 @@ impl Node {
     pub async fn run(self, mut shutdown: watch::Receiver<ShutdownLevel>) {
         let (snapshot, mut changes) = self.ctx.store.watch();
         let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
+        // Pods whose worker finished while the object stays (terminal, or node shutdown):
+        // late changes of them must not start a new worker.
+        let mut finished: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut tasks: JoinSet<String> = JoinSet::new();
         let mut level: ShutdownLevel = *shutdown.borrow();
         for object in snapshot {
             if let Object::Pod(pod) = object {
-                self.dispatch(&mut workers, &mut tasks, pod, ChangeType::Modified, level);
+                self.dispatch(
+                    &mut workers,
+                    &finished,
+                    &mut tasks,
+                    pod,
+                    ChangeType::Modified,
+                    level,
+                );
             }
         }
         loop {
@@ -189,20 +200,32 @@ impl Node {
             tokio::select! {
                 change = changes.recv() => match change {
                     Ok(Change { change_type, object: Object::Pod(pod) }) => {
-                        self.dispatch(&mut workers, &mut tasks, pod, change_type, level);
+                        if change_type == ChangeType::Deleted
+                            && let Some(uid) = &pod.metadata.uid
+                        {
+                            finished.remove(uid);
+                        }
+                        self.dispatch(&mut workers, &finished, &mut tasks, pod, change_type, level);
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "pod watch lagged; resyncing");
                         let (snapshot, rx) = self.ctx.store.watch();
                         changes = rx;
-                        self.resync(&mut workers, &mut tasks, snapshot, level);
+                        self.resync(&mut workers, &finished, &mut tasks, snapshot, level);
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
                 Some(done) = tasks.join_next() => {
                     match done {
-                        Ok(uid) => { workers.remove(&uid); }
+                        Ok(uid) => {
+                            workers.remove(&uid);
+                            let key = self.ctx.store.list_pods().into_iter()
+                                .any(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
+                            if key {
+                                finished.insert(uid);
+                            }
+                        }
                         Err(error) => tracing::error!(%error, "a pod worker panicked"),
                     }
                 }
@@ -227,6 +250,7 @@ impl Node {
     fn dispatch(
         &self,
         workers: &mut HashMap<String, WorkerHandle>,
+        finished: &std::collections::HashSet<String>,
         tasks: &mut JoinSet<String>,
         pod: Arc<Pod>,
         change: ChangeType,
@@ -248,6 +272,7 @@ impl Node {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         if change == ChangeType::Deleted
             || level > 0
+            || finished.contains(&uid)
             || matches!(phase, Some("Succeeded" | "Failed"))
         {
             return;
@@ -264,7 +289,7 @@ impl Node {
                 .scheduled(&pod, &self.ctx.config.node_name);
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = PodWorker::new(self.ctx.clone(), pod, rx);
+        let worker = PodWorker::new(self.ctx.clone(), pod, rx, tx.clone());
         let task_uid = uid.clone();
         tasks.spawn(async move {
             worker.run().await;
@@ -276,6 +301,7 @@ impl Node {
     fn resync(
         &self,
         workers: &mut HashMap<String, WorkerHandle>,
+        finished: &std::collections::HashSet<String>,
         tasks: &mut JoinSet<String>,
         snapshot: Vec<Object>,
         level: ShutdownLevel,
@@ -286,7 +312,7 @@ impl Node {
                 if let Some(uid) = &pod.metadata.uid {
                     present.insert(uid.clone());
                 }
-                self.dispatch(workers, tasks, pod, ChangeType::Modified, level);
+                self.dispatch(workers, finished, tasks, pod, ChangeType::Modified, level);
             }
         }
         for (uid, w) in workers.iter() {

@@ -30,11 +30,13 @@ use super::kill::{
     kill_container,
 };
 use super::launch;
+use super::prober::{ProbeControl, ProbeUpdate, ProbeWorker};
 use crate::hooks::{self, HookTarget};
 use crate::lifecycle::actions::{BackOffWait, KillAction, back_off_key, back_off_message};
 use crate::lifecycle::container::{Instance, container_hash, container_spec};
 use crate::lifecycle::events::{self, EventType};
 use crate::lifecycle::ordering::termination_prerequisites;
+use crate::lifecycle::probe::{ProbeKind, ProbeResult};
 use crate::lifecycle::status::{StatusContext, pod_status};
 use crate::lifecycle::{
     Backoff, ContainerKind, InstanceState, KillReason, PodObservation, StartFailure, Terminated,
@@ -58,6 +60,8 @@ pub enum PodMsg {
     Removed,
     /// The node is shutting down; a second shutdown message lowers the grace to 1 s.
     NodeShutdown { grace_override: Option<i64> },
+    /// A probe's cached result changed.
+    Probe(ProbeUpdate),
 }
 
 /// Why the pod terminates.
@@ -86,6 +90,8 @@ pub struct PodWorker {
     /// The latest version of the pod object.
     pod: Arc<Pod>,
     mailbox: mpsc::UnboundedReceiver<PodMsg>,
+    /// The worker's own mailbox sender, handed to its probe workers.
+    sender: mpsc::UnboundedSender<PodMsg>,
     observed: PodObservation,
     /// Live container instances by container name.
     running: HashMap<String, Arc<RunningInstance>>,
@@ -110,6 +116,17 @@ pub struct PodWorker {
     status_reason: Option<(&'static str, &'static str)>,
     deadlines: Deadlines,
     hook_tasks: HookTasks,
+    /// Probe workers of the running instances.
+    probe_tasks: JoinSet<()>,
+    /// Per container: the instance its probes watch, their control channel and tasks.
+    probes: HashMap<String, Probes>,
+}
+
+/// The probe workers of one container instance.
+struct Probes {
+    restart_count: i32,
+    control: tokio::sync::watch::Sender<ProbeControl>,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl PodWorker {
@@ -117,6 +134,7 @@ impl PodWorker {
         ctx: Arc<NodeContext>,
         pod: Arc<Pod>,
         mailbox: mpsc::UnboundedReceiver<PodMsg>,
+        sender: mpsc::UnboundedSender<PodMsg>,
     ) -> Self {
         let backoff = Backoff::new(ctx.config.max_container_backoff);
         PodWorker {
@@ -126,6 +144,7 @@ impl PodWorker {
             ctx,
             pod,
             mailbox,
+            sender,
             running: HashMap::new(),
             exits: JoinSet::new(),
             backoff,
@@ -140,6 +159,8 @@ impl PodWorker {
             status_reason: None,
             deadlines: Deadlines::default(),
             hook_tasks: HookTasks::default(),
+            probe_tasks: JoinSet::new(),
+            probes: HashMap::new(),
         }
     }
 
@@ -266,9 +287,98 @@ impl PodWorker {
                     (a, b) => a.or(b),
                 });
             }
+            Some(PodMsg::Probe(update)) => self.handle_probe(update),
             // The node dropped us: terminate quickly.
             None => self.shutdown = Some(Some(1)),
         }
+    }
+
+    /// Applies a probe result change (the kubelet's results managers feeding
+    /// `UpdatePodStatus` and `computePodActions`).
+    fn handle_probe(&mut self, update: ProbeUpdate) {
+        let Some(spec) = container_spec(&self.pod, &update.container).cloned() else {
+            return;
+        };
+        let terminating = self.termination_cause().is_some();
+        let Some(c) = self.observed.get_mut(&update.container) else {
+            return;
+        };
+        let current = c.current.as_ref().map(|i| i.restart_count);
+        if current != Some(update.restart_count) || !c.is_running() {
+            return;
+        }
+        tracing::info!(container = %update.container, kind = ?update.kind, result = ?update.result, "probe result");
+        match (update.kind, update.result) {
+            (ProbeKind::Startup, ProbeResult::Success) => {
+                c.started = true;
+                c.ready = spec.readiness_probe.is_none();
+                if let Some(p) = self.probes.get(&update.container) {
+                    p.control.send_modify(|c| c.started = true);
+                }
+            }
+            (ProbeKind::Startup, ProbeResult::Failure) => {
+                c.probe_failure = Some(KillReason::StartupProbe);
+            }
+            // Liveness does not act during termination (its workers stop there).
+            (ProbeKind::Liveness, ProbeResult::Failure) if !terminating => {
+                c.probe_failure = Some(KillReason::LivenessProbe);
+            }
+            (ProbeKind::Readiness, result) => {
+                c.ready = c.started && result == ProbeResult::Success;
+            }
+            _ => {}
+        }
+        self.publish();
+    }
+
+    /// Starts the probe workers of a container instance that just became Running.
+    fn start_probes(&mut self, spec: &Container, instance: &Arc<RunningInstance>) {
+        let started = spec.startup_probe.is_none();
+        let (control, rx) = tokio::sync::watch::channel(ProbeControl {
+            started,
+            terminating: self.termination_cause().is_some(),
+        });
+        let mut tasks = Vec::new();
+        for kind in [
+            ProbeKind::Startup,
+            ProbeKind::Readiness,
+            ProbeKind::Liveness,
+        ] {
+            let Some(probe) = kind.of(spec).cloned() else {
+                continue;
+            };
+            let worker = ProbeWorker {
+                ctx: self.ctx.clone(),
+                pod: self.pod.clone(),
+                container: spec.clone(),
+                container_kind: self.kind_of(&spec.name),
+                instance: instance.clone(),
+                pod_ip: self.pod_ip_string(),
+                kind,
+                probe,
+            };
+            let rx = rx.clone();
+            let tx = self.sender.clone();
+            tasks.push(self.probe_tasks.spawn(worker.run(rx, tx)));
+        }
+        self.stop_probes(&spec.name);
+        self.probes.insert(
+            spec.name.clone(),
+            Probes {
+                restart_count: instance.restart_count,
+                control,
+                tasks,
+            },
+        );
+    }
+
+    fn stop_probes(&mut self, container: &str) {
+        if let Some(p) = self.probes.remove(container) {
+            for t in p.tasks {
+                t.abort();
+            }
+        }
+        while self.probe_tasks.try_join_next().is_some() {}
     }
 
     fn handle_exit(&mut self, exit: Result<(String, i32, ExitInfo), tokio::task::JoinError>) {
@@ -311,6 +421,14 @@ impl PodWorker {
         });
         c.started = false;
         c.ready = false;
+        c.probe_failure = None;
+        if self
+            .probes
+            .get(&name)
+            .is_some_and(|p| p.restart_count == restart_count)
+        {
+            self.stop_probes(&name);
+        }
         self.publish();
     }
 
@@ -552,10 +670,13 @@ impl PodWorker {
                 started_at: process.started_at,
                 started_mono: process.started_mono,
             };
-            // Without probes (the probes issue adds them) a running container is started
-            // and ready.
-            c.started = true;
-            c.ready = true;
+            // `started` waits for a startup probe, `ready` for a readiness probe.
+            c.started = spec.startup_probe.is_none();
+            c.ready = c.started && spec.readiness_probe.is_none();
+            c.probe_failure = None;
+            if let Some(instance) = self.running.get(name).cloned() {
+                self.start_probes(&spec, &instance);
+            }
         }
         self.publish();
     }
@@ -612,6 +733,7 @@ impl PodWorker {
         let Some(container) = container_spec(&self.pod, &kill.container).cloned() else {
             return;
         };
+        let restart_count = instance.restart_count;
         let target = KillTarget {
             pod: self.pod.clone(),
             kind: self.kind_of(&kill.container),
@@ -635,7 +757,7 @@ impl PodWorker {
         tokio::pin!(fut);
         loop {
             tokio::select! {
-                () = &mut fut => return,
+                () = &mut fut => break,
                 msg = self.mailbox.recv() => {
                     self.handle_msg(msg);
                     if self.termination_cause().is_some() {
@@ -643,6 +765,18 @@ impl PodWorker {
                     }
                 }
                 Some(exit) = self.exits.join_next() => self.handle_exit(exit),
+            }
+        }
+        // The process is gone; take its exit report now, so the next decision sees the
+        // container terminated and does not kill it again.
+        while self
+            .running
+            .get(&kill.container)
+            .is_some_and(|r| r.restart_count == restart_count)
+        {
+            match self.exits.join_next().await {
+                Some(exit) => self.handle_exit(exit),
+                None => break,
             }
         }
     }
@@ -666,6 +800,9 @@ impl PodWorker {
     /// arriving meanwhile starts the kills over (new `Killing` events, preStop again), never
     /// moving a SIGKILL deadline later.
     async fn terminate(&mut self) {
+        for p in self.probes.values() {
+            p.control.send_modify(|c| c.terminating = true);
+        }
         self.publish();
         // DESIGN.md step 2 (gateway barrier) goes here, before any preStop.
         let (mut grace, _) = self.effective_grace(None);
@@ -735,6 +872,7 @@ impl PodWorker {
         self.terminal = true;
         self.publish();
         self.hook_tasks.abort_all();
+        self.probe_tasks.abort_all();
         self.ctx.runtime.remove_pod(&self.uid);
         if let Some(ip) = self.pod_ip.take() {
             self.ctx

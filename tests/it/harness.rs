@@ -402,6 +402,21 @@ pub fn container_status<'a>(p: &'a Pod, name: &str) -> &'a ContainerStatus {
         .unwrap_or_else(|| panic!("no status for container {name}"))
 }
 
+/// The container's restart count, 0 while it has no status yet.
+pub fn restart_count(p: &Pod, name: &str) -> i32 {
+    p.status
+        .as_ref()
+        .into_iter()
+        .flat_map(|s| {
+            s.container_statuses
+                .iter()
+                .flatten()
+                .chain(s.init_container_statuses.iter().flatten())
+        })
+        .find(|c| c.name == name)
+        .map_or(0, |c| c.restart_count)
+}
+
 /// `(exit code, reason)` of the container's current state, if terminated.
 pub fn terminated(p: &Pod, name: &str) -> Option<(i32, String)> {
     let t = container_status(p, name)

@@ -4,6 +4,8 @@
 mod cli;
 mod harness;
 mod hooks;
+mod init;
+mod probes;
 mod processes;
 mod termination;
 mod tidy;

@@ -347,7 +347,7 @@ fn corpus_fields_podvisor_ignores_are_warnings() {
     assert_eq!(
         document.warnings,
         [format!(
-            "{file}: Pod \"javaweb\": fields not implemented by podvisor (ignored): spec.containers[0].ports[0].hostPort, spec.containers[0].volumeMounts, spec.initContainers, spec.volumes"
+            "{file}: Pod \"javaweb\": fields not implemented by podvisor (ignored): spec.containers[0].ports[0].hostPort, spec.containers[0].volumeMounts, spec.initContainers[0].volumeMounts, spec.volumes"
         )]
     );
     assert!(document.object.is_some());

@@ -599,7 +599,7 @@ spec:
     assert_eq!(
         r.warnings,
         [
-            "app.yaml: Pod \"web\": fields not implemented by podvisor (ignored): metadata.ownerReferences, spec.containers[0].livenessProbe, spec.containers[0].resources.limits[cpu], spec.containers[0].resources.requests, spec.containers[0].volumeMounts, spec.hostNetwork, spec.volumes"
+            "app.yaml: Pod \"web\": fields not implemented by podvisor (ignored): metadata.ownerReferences, spec.containers[0].resources.limits[cpu], spec.containers[0].resources.requests, spec.containers[0].volumeMounts, spec.hostNetwork, spec.volumes"
         ]
     );
     assert!(r.object.is_some(), "warnings keep the object");

@@ -65,17 +65,17 @@ fn unimplemented_subtrees_collapse_to_their_root() {
             "volumes": [{"name": "a", "emptyDir": {}}, {"name": "b", "hostPath": {"path": "/"}}],
             "containers": [
                 {"name": "a", "volumeMounts": [{"name": "a", "mountPath": "/a"}]},
-                {"name": "b", "readinessProbe": {"httpGet": {"port": 80}}}
+                {"name": "b", "readinessProbe": {"httpGet": {"port": 80}}, "startupProbe": {"exec": {"command": ["x"]}, "foo": {"bar": 1}}}
             ],
-            "initContainers": [{"name": "init"}]
+            "initContainers": [{"name": "init", "volumeMounts": [{"name": "a", "mountPath": "/a"}]}]
         }
     });
     assert_eq!(
         paths(&pod),
         [
             "spec.containers[0].volumeMounts",
-            "spec.containers[1].readinessProbe",
-            "spec.initContainers",
+            "spec.containers[1].startupProbe.foo",
+            "spec.initContainers[0].volumeMounts",
             "spec.volumes"
         ]
     );

@@ -36,6 +36,21 @@ pub enum Error {
         #[source]
         source: store::Error,
     },
+    #[error(
+        "pod {name:?} already exists with a different spec, and pod specs cannot change while it runs; delete it first"
+    )]
+    Changed { name: String },
+    #[error("cannot open the state database")]
+    Store(#[source] store::sqlite::Error),
+}
+
+/// What `apply` did to one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Created(String),
+    Unchanged(String),
+    /// Replaced before the node started (the old pod had stopped).
+    Replaced(String),
 }
 
 /// The lock that keeps two nodes off one data dir.
@@ -56,13 +71,16 @@ pub struct Daemon {
     pub runtime: Arc<Runtime>,
     node_name: String,
     shutdown: ShutdownHandle,
-    node_task: JoinHandle<()>,
+    node_task: Option<JoinHandle<()>>,
+    /// The node, until `run` starts it.
+    pending: Option<(NodeConfig, watch::Receiver<ShutdownLevel>)>,
     /// Held for the node's lifetime; the lock is released when it is dropped.
     _lock: File,
 }
 
 impl Daemon {
-    /// Starts a node with an empty store. Must be called inside a tokio runtime.
+    /// Opens the node's data dir and store and starts its runtime, without running pods yet:
+    /// `apply` the manifests, then `run`. Must be called inside a tokio runtime.
     pub fn start(config: DaemonConfig) -> Result<Daemon, Error> {
         let data_dir = &config.data_dir;
         fs::create_dir_all(data_dir).map_err(|source| Error::DataDir {
@@ -70,45 +88,83 @@ impl Daemon {
             source,
         })?;
         let lock = lock_data_dir(data_dir)?;
+        let store = Arc::new(Store::open(&data_dir.join("state.db")).map_err(Error::Store)?);
+        store.ensure_default_namespace();
+        restart_after_node_shutdown(&store);
+        // Kills what an earlier run of this node left behind (see README "Crash recovery").
         let runtime = Runtime::new(RuntimeConfig {
             data_dir: data_dir.clone(),
             node_id: node_id(data_dir),
             cgroups: config.cgroups,
             log_rotation: config.log_rotation,
         });
-        let store = Arc::new(Store::new());
         let (shutdown, shutdown_rx) = watch::channel(0);
-        let node_name = config.node.node_name.clone();
-        let node = Node::new(config.node, store.clone(), runtime.clone());
-        let node_task = tokio::spawn(node.run(shutdown_rx));
         Ok(Daemon {
             store,
             runtime,
-            node_name,
+            node_name: config.node.node_name.clone(),
             shutdown: ShutdownHandle(Arc::new(shutdown)),
-            node_task,
+            node_task: None,
+            pending: Some((config.node, shutdown_rx)),
             _lock: lock,
         })
     }
 
-    /// Creates decoded objects in the store, in order. Stops at the first that cannot be
-    /// created (the callers validate beforehand, so this is a name clash at most).
-    pub fn apply(&self, objects: impl IntoIterator<Item = Object>) -> Result<(), Error> {
+    /// Starts the node: pod workers for every pod in the store.
+    pub fn run(&mut self) {
+        if let Some((node_config, shutdown_rx)) = self.pending.take() {
+            let node = Node::new(node_config, self.store.clone(), self.runtime.clone());
+            self.node_task = Some(tokio::spawn(node.run(shutdown_rx)));
+        }
+    }
+
+    /// Creates decoded objects in the store, in order, through the same store path as the
+    /// API. An existing pod with the same spec is left alone; one with a different spec is
+    /// replaced if the node has not started yet (its processes are gone), else refused.
+    pub fn apply(&self, objects: impl IntoIterator<Item = Object>) -> Result<Vec<Applied>, Error> {
+        let mut done = Vec::new();
         for object in objects {
             match object {
                 Object::Pod(pod) => {
                     let name = pod.metadata.name.clone().unwrap_or_default();
-                    self.store
-                        .create_pod(*pod, &self.node_name)
-                        .map_err(|source| Error::Create {
-                            kind: "pod",
-                            name,
-                            source,
-                        })?;
+                    let key = store::ObjectKey::of_pod(&pod);
+                    if let Some(existing) = self.store.get_pod(&key) {
+                        let mut wanted = pod.spec.clone();
+                        if let Some(spec) = wanted.as_mut() {
+                            spec.node_name =
+                                spec.node_name.clone().or(Some(self.node_name.clone()));
+                        }
+                        if existing.spec == wanted {
+                            done.push(Applied::Unchanged(name));
+                            continue;
+                        }
+                        if self.node_task.is_some() {
+                            return Err(Error::Changed { name });
+                        }
+                        let uid = existing.metadata.uid.clone().unwrap_or_default();
+                        // Why ignored: it was just read; only a concurrent removal can fail.
+                        let _ = self.store.remove_pod(&key, &uid);
+                        self.create_pod(*pod, &name)?;
+                        done.push(Applied::Replaced(name));
+                        continue;
+                    }
+                    self.create_pod(*pod, &name)?;
+                    done.push(Applied::Created(name));
                 }
             }
         }
-        Ok(())
+        Ok(done)
+    }
+
+    fn create_pod(&self, pod: k8s_openapi::api::core::v1::Pod, name: &str) -> Result<(), Error> {
+        self.store
+            .create_pod(pod, &self.node_name)
+            .map(|_| ())
+            .map_err(|source| Error::Create {
+                kind: "pod",
+                name: name.to_owned(),
+                source,
+            })
     }
 
     /// Asks the node to stop its pods: level 1 gracefully, level 2 with a grace of 1 s.
@@ -123,10 +179,13 @@ impl Daemon {
 
     /// Waits until every pod is stopped, then stops the runtime (waiters, cgroups).
     pub async fn wait(self) {
-        if let Err(error) = self.node_task.await {
+        if let Some(task) = self.node_task
+            && let Err(error) = task.await
+        {
             tracing::error!(%error, "the node task failed");
         }
         self.runtime.shutdown().await;
+        self.store.close();
     }
 }
 
@@ -142,6 +201,27 @@ impl ShutdownHandle {
             *l = (*l).max(level);
             changed
         });
+    }
+}
+
+/// Pods that ended because this node shut down are started again when it starts: there is
+/// no controller to recreate them, and a restarted node should run what it ran (as a
+/// rebooted kubelet does). Pods that ended on their own stay as they are.
+fn restart_after_node_shutdown(store: &Store) {
+    for pod in store.list_pods() {
+        let status = pod.status.as_ref();
+        if status.and_then(|s| s.reason.as_deref()) == Some("Terminated")
+            && pod.metadata.deletion_timestamp.is_none()
+        {
+            let key = store::ObjectKey::of_pod(&pod);
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            let fresh = k8s_openapi::api::core::v1::PodStatus {
+                phase: Some("Pending".to_owned()),
+                ..Default::default()
+            };
+            // Why ignored: the pod was just listed; nothing else writes before the node runs.
+            let _ = store.update_pod_status(&key, &uid, fresh);
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::output::{Printer, chain, print_report};
 use super::{CgroupsArg, ColorArg, UpArgs};
-use crate::daemon::{Daemon, DaemonConfig};
+use crate::daemon::{Applied, Daemon, DaemonConfig};
 use crate::model::check::{self, CheckOptions};
 use crate::model::env::NodeAllocatable;
 use crate::model::image_map::ImageMap;
@@ -23,7 +23,7 @@ use crate::node::NodeConfig;
 use crate::node::ipam::Cidr;
 use crate::runtime::CgroupMode;
 use crate::runtime::logs::Rotation;
-use crate::store::{ChangeType, Object as StoreObject};
+use crate::store::{Change, ChangeType};
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     // Every problem with flags, the image map and the manifests, before anything starts.
@@ -137,7 +137,7 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let data_dir = config.data_dir.clone();
     let pod_cidr = config.node.pod_cidr;
-    let daemon = Daemon::start(config).map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    let mut daemon = Daemon::start(config).map_err(|e| anyhow::anyhow!(chain(&e)))?;
     printer.note(&format!(
         "node up; data dir {}; pod IPs from {pod_cidr}; {}",
         data_dir.display(),
@@ -145,10 +145,24 @@ async fn serve(
     ));
     let (_, mut changes) = daemon.store.watch();
     let mut logs = daemon.runtime.subscribe_logs();
-    if let Err(e) = daemon.apply(objects) {
-        printer.note(&format!("error: {}", chain(&e)));
-        daemon.shutdown(1);
+    match daemon.apply(objects) {
+        Ok(applied) => {
+            for a in applied {
+                match a {
+                    Applied::Created(_) => {}
+                    Applied::Unchanged(name) => printer.note(&format!("pod/{name} unchanged")),
+                    Applied::Replaced(name) => {
+                        printer.note(&format!("pod/{name} replaced (its spec changed)"))
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            printer.note(&format!("error: {}", chain(&e)));
+            daemon.shutdown(1);
+        }
     }
+    daemon.run();
     let store = daemon.store.clone();
     let shutdown = daemon.shutdown_handle();
     let mut done = std::pin::pin!(daemon.wait());
@@ -157,7 +171,7 @@ async fn serve(
         tokio::select! {
             () = &mut done => break,
             change = changes.recv() => match change {
-                Ok(c) => show(&mut printer, c.change_type, &c.object),
+                Ok(c) => show(&mut printer, &c),
                 Err(RecvError::Lagged(n)) => printer.note(&format!("({n} state changes not shown)")),
                 Err(RecvError::Closed) => {}
             },
@@ -172,7 +186,7 @@ async fn serve(
     }
     // What happened last (final statuses, last lines) is still in the channels.
     while let Ok(c) = changes.try_recv() {
-        show(&mut printer, c.change_type, &c.object);
+        show(&mut printer, &c);
     }
     while let Ok(l) = logs.try_recv() {
         printer.log(&l);
@@ -201,11 +215,17 @@ fn escalate(
     level.min(2)
 }
 
-fn show(printer: &mut Printer, change: ChangeType, object: &StoreObject) {
-    match (change, object) {
-        (ChangeType::Deleted, StoreObject::Pod(p)) => printer.deleted(p),
-        (_, StoreObject::Pod(p)) => printer.pod(p),
-        (_, StoreObject::Event(e)) => printer.event(e),
+fn show(printer: &mut Printer, change: &Change) {
+    if let Some(p) = change.pod() {
+        match change.change_type {
+            ChangeType::Deleted => printer.deleted(&p),
+            _ => printer.pod(&p),
+        }
+    } else if let Some(e) = change
+        .event()
+        .filter(|_| change.change_type != ChangeType::Deleted)
+    {
+        printer.event(&e);
     }
 }
 

@@ -30,7 +30,7 @@ use crate::model::env::NodeAllocatable;
 use crate::model::image_map::ImageMap;
 use crate::runtime::Runtime;
 use crate::store::events::{Source, pod_event};
-use crate::store::{Change, ChangeType, Object, Store};
+use crate::store::{Change, ChangeType, Store};
 
 use self::ipam::{Cidr, Ipam};
 use self::worker::{PodMsg, PodWorker};
@@ -181,8 +181,8 @@ impl Node {
         let mut finished: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut tasks: JoinSet<String> = JoinSet::new();
         let mut level: ShutdownLevel = *shutdown.borrow();
-        for object in snapshot {
-            if let Object::Pod(pod) = object {
+        for change in snapshot {
+            if let Some(pod) = change.pod() {
                 self.dispatch(
                     &mut workers,
                     &finished,
@@ -199,7 +199,9 @@ impl Node {
             }
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(Change { change_type, object: Object::Pod(pod) }) => {
+                    Ok(change) if change.resource == &crate::store::resources::PODS => {
+                        let change_type = change.change_type;
+                        let Some(pod) = change.pod() else { continue };
                         if change_type == ChangeType::Deleted
                             && let Some(uid) = &pod.metadata.uid
                         {
@@ -303,12 +305,12 @@ impl Node {
         workers: &mut HashMap<String, WorkerHandle>,
         finished: &std::collections::HashSet<String>,
         tasks: &mut JoinSet<String>,
-        snapshot: Vec<Object>,
+        snapshot: Vec<Change>,
         level: ShutdownLevel,
     ) {
         let mut present = std::collections::HashSet::new();
-        for object in snapshot {
-            if let Object::Pod(pod) = object {
+        for change in snapshot {
+            if let Some(pod) = change.pod() {
                 if let Some(uid) = &pod.metadata.uid {
                     present.insert(uid.clone());
                 }

@@ -476,7 +476,19 @@ impl PodWorker {
         let now = Instant::now();
         let hash = container_hash(&spec);
         let (restart_count, previous_exit) = match self.observed.get(name) {
-            Some(c) => (c.next_restart_count(), c.terminated().cloned()),
+            Some(c) if c.current.is_some() => (c.next_restart_count(), c.terminated().cloned()),
+            // The first start this worker makes: earlier instances (before a node restart)
+            // are known from their log files only.
+            Some(_) => {
+                let dir = crate::runtime::logs::pod_log_dir(
+                    self.ctx.runtime.data_dir(),
+                    &self.key.namespace,
+                    &self.key.name,
+                    &self.uid,
+                )
+                .join(name);
+                (crate::runtime::logs::restart_count_from_logs(&dir), None)
+            }
             None => return,
         };
         if let Some(t) = &previous_exit {

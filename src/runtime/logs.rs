@@ -81,6 +81,22 @@ pub fn pod_log_dir(data_dir: &Path, namespace: &str, name: &str, uid: &str) -> P
         .join(format!("{namespace}_{name}_{uid}"))
 }
 
+/// The restart count a container's next instance gets from its log files alone: one more
+/// than the highest `<n>.log` (the kubelet's `calcRestartCountByLogDir`, used when a node
+/// restarts and has no other memory of earlier instances).
+pub fn restart_count_from_logs(container_dir: &Path) -> i32 {
+    fs::read_dir(container_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.split('.').next()?.parse::<i32>().ok()
+        })
+        .max()
+        .map_or(0, |n| n + 1)
+}
+
 /// The writer of one container instance's log file.
 pub struct LogWriter {
     path: PathBuf,

@@ -1,36 +1,55 @@
-//! The node's objects: desired state and status of every pod, and the events about them, with
-//! one global `resourceVersion` and a watch channel. The role of the API server and etcd in
-//! Kubernetes, and the hub of podvisor: `up -f` creates pods here, the node's sync loop
-//! watches here, pod workers write status here.
+//! The node's objects: every served resource as its Kubernetes JSON, with one global
+//! `resourceVersion`, the API server's metadata rules (uid, generation, creationTimestamp,
+//! `generateName`, preconditions), a bounded change history for watches (410 Expired past
+//! it), and persistence in SQLite (`sqlite`). The role of the API server's storage layer and
+//! etcd in Kubernetes, and the hub of podvisor: `up -f`, the API and the CLI write here, the
+//! node's sync loop watches here, pod workers write status here.
 //!
-//! This is the in-memory store of the node-core milestone; the API issue moves it behind a
-//! trait with SQLite persistence without changing callers' verbs (create, get, list,
-//! update status, delete, watch).
+//! Reads are served from memory; every write is applied in memory, published to watchers, and
+//! queued to the database, whose group commit advances `durable()`. Callers that acknowledge a
+//! write to a client await `wait_durable` first.
 //!
-//! Must not: know about processes, or block (every method is a short critical section).
+//! The generic operations are the `Backend` trait, so another backend (etcd) can replace the
+//! local one without touching callers; the typed helpers (`create_pod`, `delete_pod` …) are
+//! built on it.
+//!
+//! Must not: know about processes, or hold its lock across an await.
 
 pub mod events;
+pub mod resources;
+pub mod sqlite;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use tokio::sync::broadcast;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, watch};
 
-/// Store errors, named as the API server's status reasons.
+use self::resources::Resource;
+
+/// Store errors, named as the API server's status reasons; messages are the API server's.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    #[error("pods \"{0}\" already exists")]
-    AlreadyExists(String),
-    #[error("pods \"{0}\" not found")]
-    NotFound(String),
-    #[error("the object has been modified; uid precondition failed for pods \"{0}\"")]
-    Conflict(String),
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { resource: String, name: String },
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { resource: String, name: String },
+    #[error(
+        "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict { resource: String, name: String },
+    #[error("Precondition failed: UID in precondition: {expected}, UID in object meta: {actual}")]
+    UidPrecondition { expected: String, actual: String },
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: u64, oldest: u64 },
+    #[error("invalid object: {0}")]
+    Invalid(String),
 }
 
 /// The namespace and name of an object.
@@ -62,13 +81,6 @@ impl std::fmt::Display for ObjectKey {
     }
 }
 
-/// A stored object, shared read-only.
-#[derive(Clone, Debug)]
-pub enum Object {
-    Pod(Arc<Pod>),
-    Event(Arc<Event>),
-}
-
 /// `ADDED`, `MODIFIED`, `DELETED`, as in a Kubernetes watch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChangeType {
@@ -77,36 +89,121 @@ pub enum ChangeType {
     Deleted,
 }
 
+impl ChangeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
 /// One change, in resourceVersion order.
 #[derive(Clone, Debug)]
 pub struct Change {
     pub change_type: ChangeType,
-    pub object: Object,
+    pub resource_version: u64,
+    pub resource: &'static Resource,
+    /// The object after the change (for DELETED: its last state, with the deletion's RV).
+    pub object: Arc<Value>,
 }
 
-/// What a delete request did.
+impl Change {
+    /// The object as a Pod, if this is a pod change.
+    pub fn pod(&self) -> Option<Arc<Pod>> {
+        (self.resource == &resources::PODS)
+            .then(|| {
+                serde_json::from_value(Value::clone(&self.object))
+                    .ok()
+                    .map(Arc::new)
+            })
+            .flatten()
+    }
+
+    /// The object as an Event, if this is an event change.
+    pub fn event(&self) -> Option<Event> {
+        (self.resource == &resources::EVENTS)
+            .then(|| serde_json::from_value(Value::clone(&self.object)).ok())
+            .flatten()
+    }
+}
+
+/// What a pod delete request did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DeleteOutcome {
-    /// The pod was removed from the store (grace 0, never scheduled, or already terminal).
+    /// The object was removed (grace 0, never scheduled, already terminal, or not a pod).
     Removed(Arc<Pod>),
     /// The pod is now terminating with this grace; the node removes it when it is done.
     Terminating(Arc<Pod>),
 }
 
-struct State {
-    resource_version: u64,
-    pods: BTreeMap<ObjectKey, Arc<Pod>>,
-    events: BTreeMap<ObjectKey, Arc<Event>>,
-    /// Aggregation key (`events::aggregation_key`) to the event it was counted into.
-    event_index: std::collections::HashMap<String, ObjectKey>,
+/// Which part of an object an update replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Everything but `status` (kept from the stored object when the kind has a status).
+    Main,
+    /// Only `status`.
+    Status,
 }
 
-/// The object store.
+/// The generic object operations; implemented by the local (memory + SQLite) store.
+pub trait Backend: Send + Sync {
+    /// Creates an object, setting the server fields. `obj` must carry its name (or
+    /// `generateName`) and, for namespaced kinds, its namespace.
+    fn create(&self, resource: &'static Resource, obj: Value) -> Result<Arc<Value>, Error>;
+    fn get(&self, resource: &'static Resource, namespace: &str, name: &str) -> Option<Arc<Value>>;
+    /// Every object of the resource (in `namespace`, or all), and the current RV.
+    fn list(&self, resource: &'static Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64);
+    /// Replaces an object. A `metadata.resourceVersion` in `obj` is a precondition (409 if
+    /// stale); an unchanged object is not written.
+    fn update(
+        &self,
+        resource: &'static Resource,
+        obj: Value,
+        part: Part,
+    ) -> Result<Arc<Value>, Error>;
+    /// Removes an object, if its uid matches `uid` when given.
+    fn remove(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+        uid: Option<&str>,
+    ) -> Result<Arc<Value>, Error>;
+    /// Changes after `resource_version` (replayed from history) and a receiver of later ones;
+    /// `Expired` when the history no longer reaches back that far.
+    fn watch_from(
+        &self,
+        resource_version: u64,
+    ) -> Result<(Vec<Change>, broadcast::Receiver<Change>), Error>;
+    /// Every object and a receiver of every later change, atomically.
+    fn snapshot(&self) -> (Vec<Change>, u64, broadcast::Receiver<Change>);
+    /// The last resourceVersion on disk.
+    fn durable(&self) -> watch::Receiver<u64>;
+}
+
+struct State {
+    resource_version: u64,
+    objects: BTreeMap<String, (&'static Resource, Arc<Value>)>,
+    history: VecDeque<Change>,
+    /// The oldest resourceVersion a watch may resume after (history covers everything newer).
+    history_floor: u64,
+    /// Event aggregation key (`events::aggregation_key`) to the stored event's key.
+    event_index: HashMap<String, String>,
+    /// Stored event keys in creation order, for trimming.
+    event_order: VecDeque<String>,
+}
+
+/// The local store: memory, watch history, optional SQLite persistence.
 pub struct Store {
     state: Mutex<State>,
     changes: broadcast::Sender<Change>,
-    /// Bounds the number of stored events (oldest dropped first), like the API server's TTL.
+    persistence: Option<Mutex<sqlite::Persistence>>,
+    /// For the in-memory store: durable as soon as written.
+    memory_durable: watch::Sender<u64>,
     max_events: usize,
+    max_history: usize,
 }
 
 impl Default for Store {
@@ -115,18 +212,75 @@ impl Default for Store {
     }
 }
 
+fn key(resource: &Resource, namespace: &str, name: &str) -> String {
+    format!("{}/{}/{namespace}/{name}", resource.group, resource.plural)
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
 impl Store {
+    /// An in-memory store (tests, `--data-dir`-less tools).
     pub fn new() -> Self {
         let (changes, _) = broadcast::channel(16 * 1024);
         Store {
             state: Mutex::new(State {
                 resource_version: 0,
-                pods: BTreeMap::new(),
-                events: BTreeMap::new(),
-                event_index: std::collections::HashMap::new(),
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                history_floor: 0,
+                event_index: HashMap::new(),
+                event_order: VecDeque::new(),
             }),
             changes,
+            persistence: None,
+            memory_durable: watch::channel(0).0,
             max_events: 10_000,
+            max_history: 20_000,
+        }
+    }
+
+    /// The store persisted at `path` (created if missing), with everything it holds loaded.
+    pub fn open(path: &Path) -> Result<Self, sqlite::Error> {
+        let (persistence, loaded) = sqlite::open(path)?;
+        let mut store = Store::new();
+        {
+            let state = store.state.get_mut().unwrap_or_else(|e| e.into_inner());
+            state.resource_version = loaded.resource_version;
+            state.history_floor = loaded.resource_version;
+            for (k, json) in loaded.objects {
+                let mut parts = k.splitn(3, '/');
+                let (Some(group), Some(plural)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let (Some(resource), Ok(value)) = (
+                    resources::by_plural(group, plural),
+                    serde_json::from_str::<Value>(&json),
+                ) else {
+                    tracing::warn!(key = k, "skipping an unreadable stored object");
+                    continue;
+                };
+                if resource == &resources::EVENTS {
+                    if let Ok(e) = serde_json::from_value::<Event>(value.clone()) {
+                        state
+                            .event_index
+                            .insert(events::aggregation_key(&e), k.clone());
+                    }
+                    state.event_order.push_back(k.clone());
+                }
+                state.objects.insert(k, (resource, Arc::new(value)));
+            }
+        }
+        store.memory_durable.send_replace(loaded.resource_version);
+        store.persistence = Some(Mutex::new(persistence));
+        Ok(store)
+    }
+
+    /// Flushes and closes the database (at node shutdown).
+    pub fn close(&self) {
+        if let Some(p) = &self.persistence {
+            p.lock().unwrap_or_else(|e| e.into_inner()).close();
         }
     }
 
@@ -134,60 +288,106 @@ impl Store {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Every stored object, and a receiver of every later change (no change is missed
-    /// between the two). A receiver that lags gets `RecvError::Lagged` and must watch again.
-    pub fn watch(&self) -> (Vec<Object>, broadcast::Receiver<Change>) {
-        let state = self.lock();
-        let rx = self.changes.subscribe();
-        let mut objects: Vec<Object> = state.pods.values().cloned().map(Object::Pod).collect();
-        objects.extend(state.events.values().cloned().map(Object::Event));
+    /// Every stored object (as ADDED changes) and a receiver of every later change.
+    pub fn watch(&self) -> (Vec<Change>, broadcast::Receiver<Change>) {
+        let (objects, _, rx) = self.snapshot();
         (objects, rx)
     }
 
-    /// Creates a pod as the API server does: uid, resourceVersion, creationTimestamp,
-    /// a generated name for `generateName`, and `spec.nodeName` (the node "schedules" it).
-    pub fn create_pod(&self, mut pod: Pod, node_name: &str) -> Result<Arc<Pod>, Error> {
-        let mut state = self.lock();
-        let meta = &mut pod.metadata;
-        if meta.name.as_deref().unwrap_or_default().is_empty()
-            && let Some(prefix) = &meta.generate_name
-        {
-            meta.name = Some(format!("{prefix}{}", random_suffix()));
-        }
-        let key = ObjectKey::of_pod(&pod);
-        if state.pods.contains_key(&key) {
-            return Err(Error::AlreadyExists(key.name));
-        }
+    /// The current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().resource_version
+    }
+
+    /// Waits until every write up to `resource_version` is on disk.
+    pub async fn wait_durable(&self, resource_version: u64) {
+        let mut rx = self.durable();
+        // Why ignored: a closed channel means the store is closing; nothing more to wait for.
+        let _ = rx.wait_for(|d| *d >= resource_version).await;
+    }
+
+    /// Records a change: new RV, memory, history, watchers, disk. Called with the lock held.
+    fn commit(
+        &self,
+        state: &mut State,
+        change_type: ChangeType,
+        resource: &'static Resource,
+        k: String,
+        mut object: Value,
+    ) -> Arc<Value> {
         state.resource_version += 1;
-        let meta = &mut pod.metadata;
-        meta.namespace = Some(key.namespace.clone());
-        meta.uid = Some(uuid::Uuid::new_v4().to_string());
-        meta.resource_version = Some(state.resource_version.to_string());
-        meta.creation_timestamp = Some(Time(Timestamp::now()));
-        meta.generation = Some(1);
-        meta.deletion_timestamp = None;
-        meta.deletion_grace_period_seconds = None;
-        if let Some(spec) = pod.spec.as_mut()
-            && spec.node_name.as_deref().unwrap_or_default().is_empty()
-        {
-            spec.node_name = Some(node_name.to_owned());
+        let rv = state.resource_version;
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".to_owned(), Value::String(rv.to_string()));
         }
-        pod.status = Some(PodStatus {
-            phase: Some("Pending".to_owned()),
-            ..PodStatus::default()
-        });
-        let pod = Arc::new(pod);
-        state.pods.insert(key, pod.clone());
-        self.publish(ChangeType::Added, Object::Pod(pod.clone()));
-        Ok(pod)
+        let object = Arc::new(object);
+        match change_type {
+            ChangeType::Deleted => {
+                state.objects.remove(&k);
+            }
+            _ => {
+                state.objects.insert(k.clone(), (resource, object.clone()));
+            }
+        }
+        if let Some(p) = &self.persistence {
+            let op = match change_type {
+                ChangeType::Deleted => sqlite::Op::Delete { key: k, rv },
+                _ => sqlite::Op::Put {
+                    key: k,
+                    rv,
+                    json: object.to_string(),
+                },
+            };
+            p.lock().unwrap_or_else(|e| e.into_inner()).write(op);
+        } else {
+            self.memory_durable.send_replace(rv);
+        }
+        let change = Change {
+            change_type,
+            resource_version: rv,
+            resource,
+            object: object.clone(),
+        };
+        state.history.push_back(change.clone());
+        while state.history.len() > self.max_history {
+            if let Some(old) = state.history.pop_front() {
+                state.history_floor = old.resource_version;
+            }
+        }
+        // Why ignored: no watcher is not an error.
+        let _ = self.changes.send(change);
+        object
+    }
+
+    fn not_found(resource: &Resource, name: &str) -> Error {
+        Error::NotFound {
+            resource: resource.qualified_plural(),
+            name: name.to_owned(),
+        }
+    }
+
+    // --- Typed helpers --------------------------------------------------------------------
+
+    /// Creates a pod as the API server and scheduler do: server fields, and `spec.nodeName`
+    /// (the node "schedules" it), `status.phase: Pending`.
+    pub fn create_pod(&self, pod: Pod, node_name: &str) -> Result<Arc<Pod>, Error> {
+        let mut value = serde_json::to_value(&pod).map_err(|e| Error::Invalid(e.to_string()))?;
+        bind_pod(&mut value, node_name);
+        let stored = self.create(&resources::PODS, value)?;
+        Ok(Arc::new(to_pod(&stored)))
     }
 
     pub fn get_pod(&self, key: &ObjectKey) -> Option<Arc<Pod>> {
-        self.lock().pods.get(key).cloned()
+        self.get(&resources::PODS, &key.namespace, &key.name)
+            .map(|v| Arc::new(to_pod(&v)))
     }
 
     pub fn list_pods(&self) -> Vec<Arc<Pod>> {
-        self.lock().pods.values().cloned().collect()
+        self.list(&resources::PODS, None)
+            .0
+            .iter()
+            .map(|v| Arc::new(to_pod(v)))
+            .collect()
     }
 
     /// Replaces the status of the pod with uid `uid`, if it still exists and changed.
@@ -198,62 +398,90 @@ impl Store {
         status: PodStatus,
     ) -> Result<Arc<Pod>, Error> {
         let mut state = self.lock();
-        let Some(current) = state.pods.get(key) else {
-            return Err(Error::NotFound(key.name.clone()));
+        let k = self::key(&resources::PODS, &key.namespace, &key.name);
+        let Some((_, current)) = state.objects.get(&k).cloned() else {
+            return Err(Self::not_found(&resources::PODS, &key.name));
         };
-        if current.metadata.uid.as_deref() != Some(uid) {
-            return Err(Error::Conflict(key.name.clone()));
+        if meta_str(&current, "uid") != Some(uid) {
+            return Err(Error::Conflict {
+                resource: "pods".to_owned(),
+                name: key.name.clone(),
+            });
         }
-        if current.status.as_ref() == Some(&status) {
-            return Ok(current.clone());
+        let status = serde_json::to_value(&status).map_err(|e| Error::Invalid(e.to_string()))?;
+        if current.get("status") == Some(&status) {
+            return Ok(Arc::new(to_pod(&current)));
         }
-        let mut pod = (**current).clone();
-        pod.status = Some(status);
-        state.resource_version += 1;
-        pod.metadata.resource_version = Some(state.resource_version.to_string());
-        let pod = Arc::new(pod);
-        state.pods.insert(key.clone(), pod.clone());
-        self.publish(ChangeType::Modified, Object::Pod(pod.clone()));
-        Ok(pod)
+        let mut next = Value::clone(&current);
+        next["status"] = status;
+        let stored = self.commit(&mut state, ChangeType::Modified, &resources::PODS, k, next);
+        Ok(Arc::new(to_pod(&stored)))
     }
 
-    /// A graceful delete, with the API server's grace resolution (spec §1.1):
-    /// `grace` is `DeleteOptions.gracePeriodSeconds`.
+    /// A pod delete with the API server's grace resolution (spec §1.1): `grace` is
+    /// `DeleteOptions.gracePeriodSeconds`. `uid` is a precondition.
     pub fn delete_pod(&self, key: &ObjectKey, grace: Option<i64>) -> Result<DeleteOutcome, Error> {
+        self.delete_pod_if(key, grace, None)
+    }
+
+    /// `delete_pod` with a uid precondition.
+    pub fn delete_pod_if(
+        &self,
+        key: &ObjectKey,
+        grace: Option<i64>,
+        uid: Option<&str>,
+    ) -> Result<DeleteOutcome, Error> {
         let mut state = self.lock();
-        let Some(current) = state.pods.get(key).cloned() else {
-            return Err(Error::NotFound(key.name.clone()));
+        let k = self::key(&resources::PODS, &key.namespace, &key.name);
+        let Some((_, current)) = state.objects.get(&k).cloned() else {
+            return Err(Self::not_found(&resources::PODS, &key.name));
         };
+        if let Some(expected) = uid {
+            let actual = meta_str(&current, "uid").unwrap_or_default();
+            if actual != expected {
+                return Err(Error::UidPrecondition {
+                    expected: expected.to_owned(),
+                    actual: actual.to_owned(),
+                });
+            }
+        }
+        let pod = to_pod(&current);
         let now = Timestamp::now();
         // Negative values are treated as 1 (`BeforeDelete`).
         let grace = grace.map(|g| if g < 0 { 1 } else { g });
-        let meta = &current.metadata;
-        if let Some(deletion) = &meta.deletion_timestamp {
-            let old = meta.deletion_grace_period_seconds.unwrap_or(0);
+        let remove = |s: &mut State| {
+            let removed = self.commit(
+                s,
+                ChangeType::Deleted,
+                &resources::PODS,
+                k.clone(),
+                Value::clone(&current),
+            );
+            DeleteOutcome::Removed(Arc::new(to_pod(&removed)))
+        };
+        if let Some(deletion) = &pod.metadata.deletion_timestamp {
+            let old = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
             if old == 0 {
-                return Ok(self.remove_locked(&mut state, key));
+                return Ok(remove(&mut state));
             }
             let Some(new) = grace.filter(|g| *g < old) else {
                 // Longer, equal or no grace: "graceful deletion pending", nothing changes.
-                return Ok(DeleteOutcome::Terminating(current));
+                return Ok(DeleteOutcome::Terminating(Arc::new(pod)));
             };
             if new == 0 {
-                return Ok(self.remove_locked(&mut state, key));
+                return Ok(remove(&mut state));
             }
             let start = deletion.0 - jiff::SignedDuration::from_secs(old);
-            let mut deadline = start + jiff::SignedDuration::from_secs(new);
-            if deadline < now {
-                deadline = now;
-            }
+            let deadline = (start + jiff::SignedDuration::from_secs(new)).max(now);
             return Ok(DeleteOutcome::Terminating(
-                self.mark_terminating(&mut state, key, &current, deadline, new),
+                self.mark_terminating(&mut state, k, &current, deadline, new),
             ));
         }
-        let spec = current.spec.as_ref();
+        let spec = pod.spec.as_ref();
         let mut period = grace
             .or_else(|| spec.and_then(|s| s.termination_grace_period_seconds))
             .unwrap_or(0);
-        let phase = current.status.as_ref().and_then(|s| s.phase.as_deref());
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
         let unscheduled = spec
             .and_then(|s| s.node_name.as_deref())
             .unwrap_or_default()
@@ -265,133 +493,419 @@ impl Store {
             period = 1;
         }
         if period == 0 {
-            return Ok(self.remove_locked(&mut state, key));
+            return Ok(remove(&mut state));
         }
         let deadline = now + jiff::SignedDuration::from_secs(period);
         Ok(DeleteOutcome::Terminating(self.mark_terminating(
-            &mut state, key, &current, deadline, period,
+            &mut state, k, &current, deadline, period,
         )))
     }
 
     fn mark_terminating(
         &self,
         state: &mut State,
-        key: &ObjectKey,
-        current: &Pod,
+        k: String,
+        current: &Value,
         deadline: Timestamp,
         grace: i64,
     ) -> Arc<Pod> {
-        let mut pod = current.clone();
-        pod.metadata.deletion_timestamp = Some(Time(deadline));
-        pod.metadata.deletion_grace_period_seconds = Some(grace);
-        pod.metadata.generation = Some(pod.metadata.generation.unwrap_or(0) + 1);
-        state.resource_version += 1;
-        pod.metadata.resource_version = Some(state.resource_version.to_string());
-        let pod = Arc::new(pod);
-        state.pods.insert(key.clone(), pod.clone());
-        self.publish(ChangeType::Modified, Object::Pod(pod.clone()));
-        pod
-    }
-
-    fn remove_locked(&self, state: &mut State, key: &ObjectKey) -> DeleteOutcome {
-        let pod = state.pods.remove(key).expect("caller checked the key");
-        state.resource_version += 1;
-        let mut gone = (*pod).clone();
-        gone.metadata.resource_version = Some(state.resource_version.to_string());
-        let gone = Arc::new(gone);
-        self.publish(ChangeType::Deleted, Object::Pod(gone.clone()));
-        DeleteOutcome::Removed(gone)
+        let mut next = current.clone();
+        let meta = &mut next["metadata"];
+        meta["deletionTimestamp"] = json!(deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        meta["deletionGracePeriodSeconds"] = json!(grace);
+        let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+        meta["generation"] = json!(generation + 1);
+        let stored = self.commit(state, ChangeType::Modified, &resources::PODS, k, next);
+        Arc::new(to_pod(&stored))
     }
 
     /// The node's final delete of a pod it finished terminating (the kubelet's status manager
     /// deletes with grace 0 and a uid precondition).
     pub fn remove_pod(&self, key: &ObjectKey, uid: &str) -> Result<Arc<Pod>, Error> {
-        let mut state = self.lock();
-        match state.pods.get(key) {
-            None => Err(Error::NotFound(key.name.clone())),
-            Some(p) if p.metadata.uid.as_deref() != Some(uid) => {
-                Err(Error::Conflict(key.name.clone()))
-            }
-            Some(_) => match self.remove_locked(&mut state, key) {
-                DeleteOutcome::Removed(p) => Ok(p),
-                DeleteOutcome::Terminating(p) => Ok(p),
-            },
-        }
+        self.remove(&resources::PODS, &key.namespace, &key.name, Some(uid))
+            .map(|v| Arc::new(to_pod(&v)))
     }
 
     /// Stores an event, or bumps the count of an identical earlier one (client-go's
-    /// EventCorrelator aggregation: same object, reason, message, type and source).
-    pub fn record_event(&self, mut event: Event) -> Arc<Event> {
+    /// EventCorrelator aggregation). Keeps at most `max_events` events (the oldest go, as
+    /// the API server's event TTL does).
+    pub fn record_event(&self, event: Event) -> Arc<Value> {
         let mut state = self.lock();
-        state.resource_version += 1;
-        let rv = state.resource_version.to_string();
         let aggregation = events::aggregation_key(&event);
-        let same = state
-            .event_index
-            .get(&aggregation)
-            .and_then(|k| state.events.get(k).map(|e| (k.clone(), e.clone())));
-        if let Some((key, existing)) = same {
-            let mut updated = (*existing).clone();
-            updated.count = Some(updated.count.unwrap_or(1) + 1);
-            updated.last_timestamp = event.last_timestamp.clone();
-            updated.metadata.resource_version = Some(rv);
-            let updated = Arc::new(updated);
-            state.events.insert(key, updated.clone());
-            self.publish(ChangeType::Modified, Object::Event(updated.clone()));
-            return updated;
+        if let Some(k) = state.event_index.get(&aggregation).cloned()
+            && let Some((_, existing)) = state.objects.get(&k).cloned()
+        {
+            let mut next = Value::clone(&existing);
+            let count = next.get("count").and_then(Value::as_i64).unwrap_or(1);
+            next["count"] = json!(count + 1);
+            next["lastTimestamp"] =
+                serde_json::to_value(&event.last_timestamp).unwrap_or(Value::Null);
+            return self.commit(
+                &mut state,
+                ChangeType::Modified,
+                &resources::EVENTS,
+                k,
+                next,
+            );
         }
-        event.metadata.resource_version = Some(rv);
-        event.metadata.uid = Some(uuid::Uuid::new_v4().to_string());
-        event.metadata.creation_timestamp = Some(Time(Timestamp::now()));
-        let key = ObjectKey::new(
-            event.metadata.namespace.as_deref().unwrap_or("default"),
-            event.metadata.name.as_deref().unwrap_or_default(),
-        );
-        let event = Arc::new(event);
-        state.event_index.insert(aggregation, key.clone());
-        state.events.insert(key, event.clone());
-        while state.events.len() > self.max_events {
-            let oldest = state
-                .events
-                .iter()
-                .min_by_key(|(_, e)| {
-                    e.metadata
-                        .resource_version
-                        .as_deref()
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => {
-                    if let Some(e) = state.events.remove(&k) {
-                        state.event_index.remove(&events::aggregation_key(&e));
-                    }
+        let mut value = serde_json::to_value(&event).unwrap_or(Value::Null);
+        let namespace = event
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let name = event.metadata.name.clone().unwrap_or_default();
+        set_server_fields(&mut value, &resources::EVENTS, &namespace);
+        let k = self::key(&resources::EVENTS, &namespace, &name);
+        state.event_index.insert(aggregation, k.clone());
+        state.event_order.push_back(k.clone());
+        let stored = self.commit(&mut state, ChangeType::Added, &resources::EVENTS, k, value);
+        while state.event_order.len() > self.max_events {
+            let Some(old) = state.event_order.pop_front() else {
+                break;
+            };
+            if let Some((_, e)) = state.objects.get(&old).cloned() {
+                if let Ok(ev) = serde_json::from_value::<Event>(Value::clone(&e)) {
+                    state.event_index.remove(&events::aggregation_key(&ev));
                 }
-                None => break,
+                self.commit(
+                    &mut state,
+                    ChangeType::Deleted,
+                    &resources::EVENTS,
+                    old,
+                    Value::clone(&e),
+                );
             }
         }
-        self.publish(ChangeType::Added, Object::Event(event.clone()));
-        event
+        stored
     }
 
-    pub fn list_events(&self) -> Vec<Arc<Event>> {
-        let mut events: Vec<Arc<Event>> = self.lock().events.values().cloned().collect();
-        events.sort_by_key(|e| {
-            e.metadata
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse::<u64>().ok())
+    /// Every event, oldest first.
+    pub fn list_events(&self) -> Vec<Event> {
+        let (mut items, _) = self.list(&resources::EVENTS, None);
+        items.sort_by_key(|v| {
+            meta_str(v, "resourceVersion")
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
         });
-        events
+        items
+            .iter()
+            .filter_map(|v| serde_json::from_value(Value::clone(v)).ok())
+            .collect()
     }
 
-    fn publish(&self, change_type: ChangeType, object: Object) {
-        // Why ignored: no watcher is not an error.
-        let _ = self.changes.send(Change {
-            change_type,
-            object,
-        });
+    /// Makes sure the `default` namespace exists (the API server creates it at start).
+    pub fn ensure_default_namespace(&self) {
+        if self.get(&resources::NAMESPACES, "", "default").is_none() {
+            let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "default"}, "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"}});
+            // Why ignored: only a concurrent creation can fail, which is the goal.
+            let _ = self.create(&resources::NAMESPACES, ns);
+        }
     }
+}
+
+impl Backend for Store {
+    fn create(&self, resource: &'static Resource, mut obj: Value) -> Result<Arc<Value>, Error> {
+        let mut state = self.lock();
+        let namespace = if resource.namespaced {
+            meta_str(&obj, "namespace").unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let name_missing = meta_str(&obj, "name").unwrap_or_default().is_empty();
+        if name_missing {
+            let Some(prefix) = meta_str(&obj, "generateName").map(str::to_owned) else {
+                return Err(Error::Invalid("metadata.name: Required value".to_owned()));
+            };
+            // Retry on the (unlikely) clash, as the API server does.
+            loop {
+                let candidate = format!("{prefix}{}", random_suffix());
+                if !state
+                    .objects
+                    .contains_key(&key(resource, &namespace, &candidate))
+                {
+                    obj["metadata"]["name"] = json!(candidate);
+                    break;
+                }
+            }
+        }
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        let k = key(resource, &namespace, &name);
+        if state.objects.contains_key(&k) {
+            return Err(Error::AlreadyExists {
+                resource: resource.qualified_plural(),
+                name,
+            });
+        }
+        set_server_fields(&mut obj, resource, &namespace);
+        Ok(self.commit(&mut state, ChangeType::Added, resource, k, obj))
+    }
+
+    fn get(&self, resource: &'static Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
+        let ns = if resource.namespaced { namespace } else { "" };
+        self.lock()
+            .objects
+            .get(&key(resource, ns, name))
+            .map(|(_, v)| v.clone())
+    }
+
+    fn list(&self, resource: &'static Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
+        let state = self.lock();
+        let prefix = match namespace.filter(|_| resource.namespaced) {
+            Some(ns) => format!("{}/{}/{ns}/", resource.group, resource.plural),
+            None => format!("{}/{}/", resource.group, resource.plural),
+        };
+        let items = state
+            .objects
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, (_, v))| v.clone())
+            .collect();
+        (items, state.resource_version)
+    }
+
+    fn update(
+        &self,
+        resource: &'static Resource,
+        mut obj: Value,
+        part: Part,
+    ) -> Result<Arc<Value>, Error> {
+        let mut state = self.lock();
+        let namespace = if resource.namespaced {
+            meta_str(&obj, "namespace").unwrap_or("default").to_owned()
+        } else {
+            String::new()
+        };
+        let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
+        let k = key(resource, &namespace, &name);
+        let Some((_, current)) = state.objects.get(&k).cloned() else {
+            return Err(Self::not_found(resource, &name));
+        };
+        let conflict = || Error::Conflict {
+            resource: resource.qualified_plural(),
+            name: name.clone(),
+        };
+        if let Some(rv) = meta_str(&obj, "resourceVersion").filter(|s| !s.is_empty())
+            && Some(rv) != meta_str(&current, "resourceVersion")
+        {
+            return Err(conflict());
+        }
+        if let Some(uid) = meta_str(&obj, "uid").filter(|s| !s.is_empty())
+            && Some(uid) != meta_str(&current, "uid")
+        {
+            return Err(Error::UidPrecondition {
+                expected: uid.to_owned(),
+                actual: meta_str(&current, "uid").unwrap_or_default().to_owned(),
+            });
+        }
+        let next = match part {
+            Part::Status => {
+                let mut next = Value::clone(&current);
+                next["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+                next
+            }
+            Part::Main => {
+                // Server-owned metadata stays; status is the status subresource's.
+                let meta = obj["metadata"]
+                    .as_object_mut()
+                    .ok_or_else(|| Error::Invalid("metadata: Required value".to_owned()))?;
+                for field in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                    "resourceVersion",
+                ] {
+                    match current["metadata"].get(field) {
+                        Some(v) => {
+                            meta.insert(field.to_owned(), v.clone());
+                        }
+                        None => {
+                            meta.remove(field);
+                        }
+                    }
+                }
+                if meta.contains_key("namespace") || resource.namespaced {
+                    meta.insert("namespace".to_owned(), json!(namespace));
+                }
+                if resource.has_status {
+                    match current.get("status") {
+                        Some(s) => obj["status"] = s.clone(),
+                        None => {
+                            if let Some(o) = obj.as_object_mut() {
+                                o.remove("status");
+                            }
+                        }
+                    }
+                }
+                obj["apiVersion"] = json!(resource.api_version());
+                obj["kind"] = json!(resource.kind);
+                // `generation` moves with every change of the spec (of anything but metadata
+                // and status for kinds without a spec).
+                let changed = |v: &Value| {
+                    let mut v = v.clone();
+                    if let Some(o) = v.as_object_mut() {
+                        o.remove("metadata");
+                        o.remove("status");
+                    }
+                    v
+                };
+                if changed(&obj) != changed(&current)
+                    && let Some(g) = current["metadata"]
+                        .get("generation")
+                        .and_then(Value::as_i64)
+                {
+                    obj["metadata"]["generation"] = json!(g + 1);
+                }
+                obj
+            }
+        };
+        let mut unchanged = next.clone();
+        unchanged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+        if unchanged == *current {
+            return Ok(current);
+        }
+        Ok(self.commit(&mut state, ChangeType::Modified, resource, k, next))
+    }
+
+    fn remove(
+        &self,
+        resource: &'static Resource,
+        namespace: &str,
+        name: &str,
+        uid: Option<&str>,
+    ) -> Result<Arc<Value>, Error> {
+        let mut state = self.lock();
+        let ns = if resource.namespaced { namespace } else { "" };
+        let k = key(resource, ns, name);
+        let Some((_, current)) = state.objects.get(&k).cloned() else {
+            return Err(Self::not_found(resource, name));
+        };
+        if let Some(expected) = uid {
+            let actual = meta_str(&current, "uid").unwrap_or_default();
+            if actual != expected {
+                return Err(Error::UidPrecondition {
+                    expected: expected.to_owned(),
+                    actual: actual.to_owned(),
+                });
+            }
+        }
+        if resource == &resources::EVENTS {
+            if let Ok(e) = serde_json::from_value::<Event>(Value::clone(&current)) {
+                state.event_index.remove(&events::aggregation_key(&e));
+            }
+            state.event_order.retain(|x| x != &k);
+        }
+        Ok(self.commit(
+            &mut state,
+            ChangeType::Deleted,
+            resource,
+            k,
+            Value::clone(&current),
+        ))
+    }
+
+    fn watch_from(
+        &self,
+        resource_version: u64,
+    ) -> Result<(Vec<Change>, broadcast::Receiver<Change>), Error> {
+        let state = self.lock();
+        if resource_version < state.history_floor {
+            return Err(Error::Expired {
+                requested: resource_version,
+                oldest: state.history_floor,
+            });
+        }
+        let rx = self.changes.subscribe();
+        let replay = state
+            .history
+            .iter()
+            .filter(|c| c.resource_version > resource_version)
+            .cloned()
+            .collect();
+        Ok((replay, rx))
+    }
+
+    fn snapshot(&self) -> (Vec<Change>, u64, broadcast::Receiver<Change>) {
+        let state = self.lock();
+        let rx = self.changes.subscribe();
+        let objects = state
+            .objects
+            .values()
+            .map(|(resource, object)| Change {
+                change_type: ChangeType::Added,
+                resource_version: meta_str(object, "resourceVersion")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                resource,
+                object: object.clone(),
+            })
+            .collect();
+        (objects, state.resource_version, rx)
+    }
+
+    fn durable(&self) -> watch::Receiver<u64> {
+        match &self.persistence {
+            Some(p) => p.lock().unwrap_or_else(|e| e.into_inner()).durable(),
+            None => self.memory_durable.subscribe(),
+        }
+    }
+}
+
+/// Sets what the API server sets on create.
+fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
+    obj["apiVersion"] = json!(resource.api_version());
+    obj["kind"] = json!(resource.kind);
+    if !obj.get("metadata").is_some_and(Value::is_object) {
+        obj["metadata"] = json!({});
+    }
+    let has_spec = obj.get("spec").is_some();
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object");
+    if resource.namespaced {
+        meta.insert("namespace".to_owned(), json!(namespace));
+    } else {
+        meta.remove("namespace");
+    }
+    meta.insert("uid".to_owned(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert(
+        "creationTimestamp".to_owned(),
+        json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+    );
+    if has_spec {
+        meta.insert("generation".to_owned(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    meta.remove("selfLink");
+}
+
+/// Binds a new pod to the node: `spec.nodeName`, `status.phase: Pending`.
+fn bind_pod(value: &mut Value, node_name: &str) {
+    if value["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty()
+        && value.get("spec").is_some()
+    {
+        value["spec"]["nodeName"] = json!(node_name);
+    }
+    value["status"] = json!({"phase": "Pending"});
+}
+
+/// Binds a pod created through the API (the node is its scheduler).
+pub fn bind_new_pod(value: &mut Value, node_name: &str) {
+    bind_pod(value, node_name);
+}
+
+fn to_pod(value: &Value) -> Pod {
+    serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
 /// Five lowercase alphanumerics, as the API server appends for `generateName`.

@@ -30,6 +30,7 @@ fn create_sets_server_fields_and_rejects_duplicates() {
     let p = store.create_pod(pod("web", Some(30)), "node-1").unwrap();
     assert!(p.metadata.uid.is_some());
     assert_eq!(p.metadata.resource_version.as_deref(), Some("1"));
+    assert_eq!(p.metadata.generation, Some(1));
     assert_eq!(
         p.spec.as_ref().unwrap().node_name.as_deref(),
         Some("node-1")
@@ -38,7 +39,10 @@ fn create_sets_server_fields_and_rejects_duplicates() {
         store
             .create_pod(pod("web", Some(30)), "node-1")
             .unwrap_err(),
-        Error::AlreadyExists("web".to_owned())
+        Error::AlreadyExists {
+            resource: "pods".to_owned(),
+            name: "web".to_owned()
+        }
     );
     let mut generated = pod("", None);
     generated.metadata.name = None;
@@ -121,7 +125,10 @@ fn status_updates_check_uid_and_publish_changes() {
     store.update_pod_status(&key, &uid, status).unwrap();
     assert_eq!(
         store.update_pod_status(&key, "other", PodStatus::default()),
-        Err(Error::Conflict("web".to_owned()))
+        Err(Error::Conflict {
+            resource: "pods".to_owned(),
+            name: "web".to_owned()
+        })
     );
     store.remove_pod(&key, &uid).unwrap();
     let kinds: Vec<ChangeType> = std::iter::from_fn(|| rx.try_recv().ok())

@@ -64,7 +64,7 @@ impl TestNode {
     pub async fn start_with(options: NodeOptions) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record");
-        let daemon = Daemon::start(DaemonConfig {
+        let mut daemon = Daemon::start(DaemonConfig {
             data_dir: dir.path().join("data"),
             node: NodeConfig {
                 node_name: "test-node".to_owned(),
@@ -82,6 +82,7 @@ impl TestNode {
             log_rotation: Rotation::default(),
         })
         .unwrap();
+        daemon.run();
         TestNode {
             store: daemon.store.clone(),
             daemon: Some(daemon),
@@ -193,7 +194,7 @@ impl TestNode {
     }
 
     /// Events about the pod, oldest first.
-    pub fn events(&self, name: &str) -> Vec<Arc<Event>> {
+    pub fn events(&self, name: &str) -> Vec<Event> {
         self.store
             .list_events()
             .into_iter()
@@ -436,3 +437,24 @@ pub fn now_ns() -> u128 {
 }
 
 pub const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Watches a process and resolves to the time it died (Unix nanoseconds, polled every 2 ms):
+/// status timestamps have whole-second precision, as Kubernetes' do.
+pub fn death_watch(pid: i32) -> tokio::task::JoinHandle<u128> {
+    tokio::spawn(async move {
+        loop {
+            if !alive(pid) {
+                return now_ns();
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+}
+
+/// The `pid=` of a record.
+pub fn pid_of(record: &Record) -> i32 {
+    record
+        .get("pid")
+        .and_then(|p| p.parse().ok())
+        .expect("a pid field")
+}

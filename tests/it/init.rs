@@ -322,35 +322,24 @@ async fn sc_06_hanging_pre_stops_end_together_at_grace_plus_two() {
     node.wait_running("p", SECS(15)).await;
     node.wait_record(SECS(10), "main started", |r| r.is("main", "started"))
         .await;
-    let (_, rx) = node.store.watch();
-    let t0 = now_ns();
-    node.delete("p", None);
-    let mut last = None;
-    let mut rx = rx;
-    while let Ok(Ok(change)) = tokio::time::timeout(SECS(15), rx.recv()).await {
-        if let podvisor::store::Object::Pod(p) = change.object {
-            let gone = change.change_type == podvisor::store::ChangeType::Deleted;
-            last = Some(p);
-            if gone {
-                break;
-            }
-        }
-    }
-    let last = last.expect("pod versions");
-    let deaths: Vec<f64> = ["main", "sc1", "sc2"]
+    let records = node.records();
+    let watches: Vec<_> = ["main", "sc1", "sc2"]
         .iter()
         .map(|n| {
-            let t = container_status(&last, n)
-                .state
-                .as_ref()
-                .unwrap()
-                .terminated
-                .clone()
-                .unwrap();
-            assert_eq!(t.exit_code, 137, "{n}");
-            (t.finished_at.unwrap().0.as_nanosecond() as u128 - t0) as f64 / 1e9
+            let started = records
+                .iter()
+                .find(|r| r.is(n, "started"))
+                .expect("started");
+            death_watch(pid_of(started))
         })
         .collect();
+    let t0 = now_ns();
+    node.delete("p", None);
+    node.wait_gone("p", SECS(15)).await;
+    let mut deaths = Vec::new();
+    for w in watches {
+        deaths.push((w.await.unwrap() - t0) as f64 / 1e9);
+    }
     for d in &deaths {
         assert!(
             (5.0..5.5).contains(d),

@@ -452,48 +452,45 @@ metadata: {name: p}
 spec:
   containers:
   - name: app
-    image: busybox
-    command: [sh, -c, "exit 1"]
+    image: podvisor/testapp
+    command: ["$TESTAPP", "serve", "--name", "app", "--record", "$RECORD", "--port", "0", "--exit-after", "0.1", "--exit-code", "1"]
 "#,
     );
-    let (_, mut rx) = node.store.watch();
-    let mut delays = Vec::new();
-    let mut seen_waiting = None;
-    let deadline = tokio::time::Instant::now() + SECS(45);
-    let mut last_restart = 0;
-    while delays.len() < 3 {
-        let _ = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("three restarts in 45 s");
-        let Some(p) = node.pod("p") else { continue };
-        let cs = container_status(&p, "app");
-        if let Some(w) = cs.state.as_ref().and_then(|s| s.waiting.as_ref())
+    let waiting = std::cell::RefCell::new(None);
+    node.wait_pod("p", SECS(45), "3 restarts", |p| {
+        if let Some(w) = p
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs[0].state.as_ref())
+            .and_then(|s| s.waiting.as_ref())
             && w.reason.as_deref() == Some("CrashLoopBackOff")
         {
-            seen_waiting = w.message.clone();
+            *waiting.borrow_mut() = w.message.clone();
         }
-        // A new instance: its start minus the previous instance's finish.
-        if cs.restart_count > last_restart {
-            last_restart = cs.restart_count;
-            let started = cs
-                .state
-                .as_ref()
-                .and_then(|s| s.running.as_ref().and_then(|r| r.started_at.clone()))
-                .or_else(|| {
-                    cs.state
-                        .as_ref()
-                        .and_then(|s| s.terminated.as_ref().and_then(|t| t.started_at.clone()))
-                });
-            let previous = cs
-                .last_state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .and_then(|t| t.finished_at.clone());
-            if let (Some(s), Some(f)) = (started, previous) {
-                delays.push(s.0.duration_since(f.0).as_secs_f64());
-            }
-        }
-    }
+        restarts(p) >= 3
+            && node.records().iter().filter(|r| r.is("app", "started")).count() >= 4
+    })
+    .await;
+    let seen_waiting = waiting.into_inner();
+    // Delays from each exit to the next start, from the app's own records (ns precision).
+    let records = node.records();
+    let starts: Vec<u128> = records
+        .iter()
+        .filter(|r| r.is("app", "started"))
+        .map(|r| r.time_ns)
+        .collect();
+    let exits: Vec<u128> = records
+        .iter()
+        .filter(|r| r.is("app", "exiting"))
+        .map(|r| r.time_ns)
+        .collect();
+    let delays: Vec<f64> = exits
+        .iter()
+        .zip(starts.iter().skip(1))
+        .map(|(e, s)| (*s as f64 - *e as f64) / 1e9)
+        .collect();
+    assert!(delays.len() >= 3, "{delays:?}");
     for (delay, want) in delays.iter().zip([0.0, 10.0, 20.0]) {
         assert!(
             *delay >= want && *delay < want + 1.0,

@@ -33,16 +33,6 @@ async fn run_app(node: &TestNode, name: &str, yaml: &str) -> Record {
         .await
 }
 
-/// The unix-nanosecond `finishedAt` of the container's termination.
-fn finished_ns(p: &k8s_openapi::api::core::v1::Pod, container: &str) -> u128 {
-    let t = container_status(p, container)
-        .state
-        .as_ref()
-        .and_then(|s| s.terminated.as_ref())
-        .expect("terminated");
-    t.finished_at.as_ref().unwrap().0.as_nanosecond() as u128
-}
-
 /// Deletes the pod and returns every version of it seen until it disappeared, with the time
 /// the delete was sent.
 async fn delete_and_follow(
@@ -69,7 +59,7 @@ async fn follow_until_removed(
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => panic!("pod {name} not removed within {timeout:?}"),
             Ok(Ok(change)) => {
-                if let podvisor::store::Object::Pod(p) = change.object
+                if let Some(p) = change.pod()
                     && p.metadata.name.as_deref() == Some(name)
                 {
                     let gone = change.change_type == podvisor::store::ChangeType::Deleted;
@@ -96,11 +86,12 @@ fn final_version(
 #[tokio::test]
 async fn del_03_sigkill_at_grace_when_sigterm_is_ignored() {
     let node = TestNode::start().await;
-    run_app(&node, "web", &app_pod("web", 3, "ignore", "")).await;
+    let started = run_app(&node, "web", &app_pod("web", 3, "ignore", "")).await;
+    let death = death_watch(pid_of(&started));
     let (t0, versions) = delete_and_follow(&node, "web", None, SECS(10)).await;
     let last = final_version(&versions);
     assert_eq!(terminated(last, "app"), Some((137, "Error".to_owned())));
-    let dead = finished_ns(last, "app");
+    let dead = death.await.unwrap();
     let secs = (dead - t0) as f64 / 1e9;
     assert!(
         (3.0..3.1).contains(&secs),
@@ -128,8 +119,9 @@ async fn del_04_hanging_pre_stop_cut_at_grace_then_two_seconds() {
       preStop:
         exec:
           command: ["$TESTAPP", "hook", "prestop", "--name", "web", "--record", "$RECORD", "--sleep", "1000", "--ignore-term"]"#;
-    run_app(&node, "web", &app_pod("web", 3, "ignore", extra)).await;
-    let (t0, versions) = delete_and_follow(&node, "web", None, SECS(15)).await;
+    let started = run_app(&node, "web", &app_pod("web", 3, "ignore", extra)).await;
+    let death = death_watch(pid_of(&started));
+    let (t0, _) = delete_and_follow(&node, "web", None, SECS(15)).await;
     let hook = node
         .wait_record(SECS(1), "preStop started", |r| {
             r.is("web", "hook") && r.get("phase") == Some("start")
@@ -150,7 +142,7 @@ async fn del_04_hanging_pre_stop_cut_at_grace_then_two_seconds() {
         (3.0..3.3).contains(&at),
         "stop signal at {at:.3}s, want ~3 s"
     );
-    let dead = (finished_ns(final_version(&versions), "app") - t0) as f64 / 1e9;
+    let dead = (death.await.unwrap() - t0) as f64 / 1e9;
     assert!(
         (5.0..5.15).contains(&dead),
         "SIGKILL at {dead:.3}s, want 3 + 2 s"
@@ -170,8 +162,9 @@ async fn hook_14_sleep_pre_stop_cut_by_delete_grace() {
       preStop:
         sleep:
           seconds: 10"#;
-    run_app(&node, "web", &app_pod("web", 30, "ignore", extra)).await;
-    let (t0, versions) = delete_and_follow(&node, "web", Some(3), SECS(15)).await;
+    let started = run_app(&node, "web", &app_pod("web", 30, "ignore", extra)).await;
+    let death = death_watch(pid_of(&started));
+    let (t0, _) = delete_and_follow(&node, "web", Some(3), SECS(15)).await;
     let sig = node
         .wait_record(SECS(1), "SIGTERM", |r| r.is("web", "signal"))
         .await;
@@ -180,7 +173,7 @@ async fn hook_14_sleep_pre_stop_cut_by_delete_grace() {
         (3.0..3.3).contains(&at),
         "stop signal at {at:.3}s, want ~3 s"
     );
-    let dead = (finished_ns(final_version(&versions), "app") - t0) as f64 / 1e9;
+    let dead = (death.await.unwrap() - t0) as f64 / 1e9;
     assert!(
         (5.0..5.15).contains(&dead),
         "SIGKILL at {dead:.3}s, want ~5 s"
@@ -260,7 +253,8 @@ async fn del_x1_force_delete() {
 #[tokio::test]
 async fn del_x2_shorter_grace_restarts_termination() {
     let node = TestNode::start().await;
-    run_app(&node, "web", &app_pod("web", 60, "ignore", "")).await;
+    let started = run_app(&node, "web", &app_pod("web", 60, "ignore", "")).await;
+    let death = death_watch(pid_of(&started));
     let (_, rx) = node.store.watch();
     node.delete("web", None);
     node.wait_record(SECS(5), "first SIGTERM", |r| r.is("web", "signal"))
@@ -268,8 +262,8 @@ async fn del_x2_shorter_grace_restarts_termination() {
     tokio::time::sleep(Duration::from_millis(500)).await; // a later, separate delete request
     let t1 = now_ns();
     node.delete("web", Some(3));
-    let versions = follow_until_removed(rx, "web", SECS(10)).await;
-    let dead = (finished_ns(final_version(&versions), "app") - t1) as f64 / 1e9;
+    follow_until_removed(rx, "web", SECS(10)).await;
+    let dead = (death.await.unwrap() - t1) as f64 / 1e9;
     assert!(
         (3.0..3.2).contains(&dead),
         "SIGKILL {dead:.3}s after the shorter delete, want 3 s"
@@ -294,15 +288,16 @@ async fn del_x2_shorter_grace_restarts_termination() {
 #[tokio::test]
 async fn del_x3_longer_grace_is_ignored() {
     let node = TestNode::start().await;
-    run_app(&node, "web", &app_pod("web", 30, "ignore", "")).await;
+    let started = run_app(&node, "web", &app_pod("web", 30, "ignore", "")).await;
+    let death = death_watch(pid_of(&started));
     let (_, rx) = node.store.watch();
     let t0 = now_ns();
     node.delete("web", Some(3));
     node.delete("web", Some(60));
     let pod = node.pod("web").unwrap();
     assert_eq!(pod.metadata.deletion_grace_period_seconds, Some(3));
-    let versions = follow_until_removed(rx, "web", SECS(10)).await;
-    let dead = (finished_ns(final_version(&versions), "app") - t0) as f64 / 1e9;
+    follow_until_removed(rx, "web", SECS(10)).await;
+    let dead = (death.await.unwrap() - t0) as f64 / 1e9;
     assert!(
         (3.0..3.2).contains(&dead),
         "SIGKILL at {dead:.3}s, want 3 s"

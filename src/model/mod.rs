@@ -10,5 +10,6 @@ pub mod manifest;
 pub mod pod;
 pub mod quantity;
 pub mod selector;
+pub mod table;
 pub mod unimplemented;
 pub mod validation;

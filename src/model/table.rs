@@ -16,6 +16,11 @@
 //! `type` to `ClusterIP` and a port's `protocol` to `TCP`, a Secret's `stringData` counted with
 //! its `data`).
 //!
+//! Column descriptions are upstream's `SwaggerDoc()` texts; where upstream quotes a group
+//! version this crate's `k8s-openapi` does not carry (`extensions/v1beta1` for Deployment and
+//! ReplicaSet, `discovery/v1beta1` for EndpointSlice), the `apps/v1` and `discovery/v1` texts
+//! of 1.33 stand in. kubectl never reads descriptions.
+//!
 //! Pure: no IO, no clock reads (`now` comes in as an argument), no tokio.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,7 +34,7 @@ use crate::model::selector::{LabelSelector, format_label_selector, format_labels
 /// What each row's `object` holds (the `includeObject` query parameter of a Table request).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IncludeObject {
-    /// `object` is `null`.
+    /// `object` is `null` (upstream's empty `RawExtension` marshals as `null`).
     None,
     /// `object` is a `PartialObjectMetadata` with the object's `metadata` (upstream's default;
     /// kubectl reads it for `-A`, `--show-labels` and `-L`).

@@ -9,5 +9,7 @@ pub mod image_map;
 pub mod manifest;
 pub mod pod;
 pub mod quantity;
+pub mod selector;
+pub mod table;
 pub mod unimplemented;
 pub mod validation;

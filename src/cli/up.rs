@@ -244,6 +244,7 @@ fn prefix_names(object: &Object) -> Vec<String> {
                 .map(|c| format!("{name}/{}", c.name))
                 .collect()
         }
+        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => Vec::new(),
     }
 }
 

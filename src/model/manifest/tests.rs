@@ -360,7 +360,7 @@ fn unsupported_kinds_name_the_supported_ones() {
     assert_eq!(
         r.errors,
         [
-            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1)"
+            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
         ]
     );
     assert!(r.object.is_none());
@@ -672,7 +672,10 @@ fn every_served_kind_has_an_implemented_fields_table() {
             served.kind
         );
     }
-    assert_eq!(supported_kinds_list(), "Pod (v1)");
+    assert_eq!(
+        supported_kinds_list(),
+        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
+    );
 }
 
 #[test]

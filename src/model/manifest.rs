@@ -38,6 +38,8 @@ use crate::model::field::{FieldError, FieldPath};
 use crate::model::{config, event, lease, namespace, pod, unimplemented};
 
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;
 
 /// The source name of documents read from standard input.

@@ -376,3 +376,51 @@ fn other_kinds_get_the_unsupported_kind_error() {
     }
     assert_eq!(report.summary().with_errors, 3);
 }
+
+// --- ConfigMaps, Secrets, Namespaces -----------------------------------------------------
+
+/// The invalid manifests of the other kinds report exactly their `# expect:` lines (the Pod
+/// ones are checked against `model::pod` directly).
+#[test]
+fn invalid_manifests_of_other_kinds_report_exactly_the_expected_errors() {
+    let mut files: Vec<_> = fs::read_dir(testdata("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| fs::read_to_string(p).is_ok_and(|t| !t.lines().any(|l| l == "kind: Pod")))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let mut expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        let path = file.to_string_lossy().into_owned();
+        let report = check(std::slice::from_ref(&path), &CheckOptions::default());
+        let mut actual: Vec<String> = report
+            .documents()
+            .flat_map(|d| {
+                let prefix = format!("{}: ", d.display_name());
+                d.errors
+                    .iter()
+                    .map(move |e| e.strip_prefix(&prefix).unwrap_or(e).to_owned())
+            })
+            .collect();
+        expected.sort();
+        actual.sort();
+        assert_eq!(actual, expected, "{path}");
+        assert!(report.documents().all(|d| d.warnings.is_empty()), "{path}");
+    }
+}
+
+#[test]
+fn config_kinds_are_valid_without_an_image_map_even_for_up() {
+    let report = check(
+        &[testdata("manifests/config.yaml")],
+        &CheckOptions::default().for_up(),
+    );
+    assert!(!report.has_errors(), "{report}");
+    let kinds: Vec<&str> = report.objects().map(Object::kind).collect();
+    assert_eq!(kinds, ["Namespace", "ConfigMap", "Secret"]);
+}

@@ -16,7 +16,7 @@ use crate::model::manifest::Object;
 use crate::node::{Node, NodeConfig, ShutdownLevel};
 use crate::runtime::logs::Rotation;
 use crate::runtime::{CgroupMode, Runtime, RuntimeConfig};
-use crate::store::{self, Store};
+use crate::store::{self, Backend, Part, Store};
 
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
@@ -151,9 +151,41 @@ impl Daemon {
                     self.create_pod(*pod, &name)?;
                     done.push(Applied::Created(name));
                 }
+                other => done.push(self.apply_object(&other)?),
             }
         }
         Ok(done)
+    }
+
+    /// Creates a ConfigMap, Secret or Namespace; one that exists is updated (`Unchanged` when
+    /// the store found nothing to change).
+    fn apply_object(&self, object: &Object) -> Result<Applied, Error> {
+        let meta = object.metadata();
+        let name = meta.name.clone().unwrap_or_default();
+        let resource = store::resources::by_kind(object.api_version(), object.kind())
+            .expect("every manifest kind is a served resource");
+        let create_error = |source| Error::Create {
+            kind: resource.singular,
+            name: name.clone(),
+            source,
+        };
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let Some(existing) = self.store.get(resource, namespace, &name) else {
+            self.store
+                .create(resource, object.to_json())
+                .map_err(create_error)?;
+            return Ok(Applied::Created(name));
+        };
+        let updated = self
+            .store
+            .update(resource, object.to_json(), Part::Main)
+            .map_err(create_error)?;
+        let rv = |v: &serde_json::Value| v["metadata"]["resourceVersion"].clone();
+        Ok(if rv(&updated) == rv(&existing) {
+            Applied::Unchanged(name)
+        } else {
+            Applied::Replaced(name)
+        })
     }
 
     fn create_pod(&self, pod: k8s_openapi::api::core::v1::Pod, name: &str) -> Result<(), Error> {

@@ -145,15 +145,18 @@ async fn serve(
     ));
     let (_, mut changes) = daemon.store.watch();
     let mut logs = daemon.runtime.subscribe_logs();
+    // `apply` answers one `Applied` per object, in order.
+    let kinds: Vec<String> = objects.iter().map(|o| o.kind().to_lowercase()).collect();
     match daemon.apply(objects) {
         Ok(applied) => {
-            for a in applied {
+            for (a, kind) in applied.into_iter().zip(&kinds) {
                 match a {
                     Applied::Created(_) => {}
-                    Applied::Unchanged(name) => printer.note(&format!("pod/{name} unchanged")),
-                    Applied::Replaced(name) => {
+                    Applied::Unchanged(name) => printer.note(&format!("{kind}/{name} unchanged")),
+                    Applied::Replaced(name) if kind == "pod" => {
                         printer.note(&format!("pod/{name} replaced (its spec changed)"))
                     }
+                    Applied::Replaced(name) => printer.note(&format!("{kind}/{name} replaced")),
                 }
             }
         }
@@ -244,6 +247,7 @@ fn prefix_names(object: &Object) -> Vec<String> {
                 .map(|c| format!("{name}/{}", c.name))
                 .collect()
         }
+        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => Vec::new(),
     }
 }
 

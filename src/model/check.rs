@@ -119,7 +119,8 @@ pub fn check_loaded(
 fn check_images(report: &mut DocumentReport, options: &CheckOptions) {
     let problems = match &report.decoded {
         Some(Object::Pod(pod)) => image_map::check_pod(pod, options.image_map.as_ref()),
-        None => return,
+        // Only pods run anything.
+        Some(Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_)) | None => return,
     };
     for problem in problems {
         if options.missing_image_is_error {

@@ -10,8 +10,12 @@
 //! 2. [`decode`] / [`decode_all`] turn each document into a [`DocumentReport`]: the typed
 //!    [`Object`] if the document is valid, otherwise errors; plus warnings. Unknown and duplicate
 //!    fields are handled as `kubectl apply --validate` does ([`FieldValidation`]); defaults and
-//!    validation come from the kind's module (`model::pod`); fields podvisor does not implement
-//!    come from `model::unimplemented`.
+//!    validation come from the kind's module (`model::pod`, `model::config`,
+//!    `model::namespace`); fields podvisor does not implement come from `model::unimplemented`.
+//!
+//! The API server decodes request bodies through the same code ([`decode_for_api`]), with the
+//! problems sorted the way it answers them (400 BadRequest, 422 Invalid, warnings) and two more
+//! kinds it serves but manifests do not create (`v1` Event, `coordination.k8s.io/v1` Lease).
 //!
 //! Pure apart from reading the files (and stdin) it is given: no tokio, no processes, no network.
 //! It never applies anything; it only answers "what do these files ask for, and is it valid".
@@ -23,15 +27,18 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::field::{FieldError, FieldPath};
-use crate::model::{pod, unimplemented};
+use crate::model::{config, event, lease, namespace, pod, unimplemented};
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod tests;
 
@@ -172,6 +179,13 @@ impl fmt::Display for FieldValidation {
 pub enum Object {
     /// A `v1` `Pod`, defaulted and valid.
     Pod(Box<Pod>),
+    /// A `v1` `ConfigMap`, valid.
+    ConfigMap(Box<ConfigMap>),
+    /// A `v1` `Secret`, defaulted (`type`, `stringData` merged into `data`) and valid.
+    Secret(Box<Secret>),
+    /// A `v1` `Namespace`, defaulted (no `metadata.namespace`, the name label, the
+    /// `kubernetes` finalizer, `phase: Active`) and valid.
+    Namespace(Box<Namespace>),
 }
 
 impl Object {
@@ -179,13 +193,18 @@ impl Object {
     pub fn kind(&self) -> &'static str {
         match self {
             Object::Pod(_) => "Pod",
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::Secret(_) => "Secret",
+            Object::Namespace(_) => "Namespace",
         }
     }
 
     /// The object's `apiVersion`.
     pub fn api_version(&self) -> &'static str {
         match self {
-            Object::Pod(_) => "v1",
+            Object::Pod(_) | Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {
+                "v1"
+            }
         }
     }
 
@@ -193,7 +212,22 @@ impl Object {
     pub fn metadata(&self) -> &ObjectMeta {
         match self {
             Object::Pod(pod) => &pod.metadata,
+            Object::ConfigMap(config_map) => &config_map.metadata,
+            Object::Secret(secret) => &secret.metadata,
+            Object::Namespace(namespace) => &namespace.metadata,
         }
+    }
+
+    /// The object as Kubernetes JSON, with `apiVersion` and `kind`.
+    pub fn to_json(&self) -> Value {
+        let value = match self {
+            Object::Pod(pod) => serde_json::to_value(pod),
+            Object::ConfigMap(config_map) => serde_json::to_value(config_map),
+            Object::Secret(secret) => serde_json::to_value(secret),
+            Object::Namespace(namespace) => serde_json::to_value(namespace),
+        };
+        // Why no error: k8s-openapi types always serialize (string keys, finite numbers).
+        value.unwrap_or(Value::Null)
     }
 }
 
@@ -203,17 +237,40 @@ pub struct ServedKind {
     pub api_version: &'static str,
     /// The `kind`.
     pub kind: &'static str,
+    /// Whether objects of this kind live in a namespace.
+    pub namespaced: bool,
     /// Decodes, defaults and validates one document of this kind.
     decode: fn(&Value, &mut Decoder) -> Option<Object>,
 }
 
-/// The kinds podvisor serves. Adding a kind: a row here, a variant of [`Object`], a decode
+/// The kinds manifests may hold. Adding a kind: a row here, a variant of [`Object`], a decode
 /// function like [`decode_pod`], and a table in `model::unimplemented`.
-pub static SUPPORTED_KINDS: &[ServedKind] = &[ServedKind {
-    api_version: "v1",
-    kind: "Pod",
-    decode: decode_pod,
-}];
+pub static SUPPORTED_KINDS: &[ServedKind] = &[
+    ServedKind {
+        api_version: "v1",
+        kind: "Pod",
+        namespaced: true,
+        decode: decode_pod,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "ConfigMap",
+        namespaced: true,
+        decode: decode_config_map,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "Secret",
+        namespaced: true,
+        decode: decode_secret,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "Namespace",
+        namespaced: false,
+        decode: decode_namespace,
+    },
+];
 
 /// `Pod (v1), …`: the served kinds, for messages.
 pub fn supported_kinds_list() -> String {
@@ -237,7 +294,8 @@ pub struct DocumentReport {
     pub api_version: Option<String>,
     /// The document's `kind`, if it has one.
     pub kind: Option<String>,
-    /// The document's namespace: `metadata.namespace`, or `default` when missing.
+    /// The document's namespace: `metadata.namespace`, or `default` when missing; empty for
+    /// a cluster-scoped kind (`Namespace`).
     pub namespace: String,
     /// The document's `metadata.name`, if it has one.
     pub name: Option<String>,
@@ -254,8 +312,9 @@ pub struct DocumentReport {
 
 impl DocumentReport {
     /// How messages name this document: `app.yaml: Pod "web"`, `app.yaml: Pod "prod/web"`
-    /// outside the `default` namespace, `app.yaml: document 3: Pod` without a name (1-based),
-    /// `app.yaml: document 3` without a kind.
+    /// outside the `default` namespace (`app.yaml: Namespace "prod"` for cluster-scoped kinds),
+    /// `app.yaml: document 3: Pod` without a name (1-based), `app.yaml: document 3` without a
+    /// kind.
     pub fn display_name(&self) -> String {
         display_name(
             &self.source,
@@ -294,7 +353,7 @@ fn display_name(
     name: Option<&str>,
 ) -> String {
     match (kind, name) {
-        (Some(kind), Some(name)) if namespace == DEFAULT_NAMESPACE => {
+        (Some(kind), Some(name)) if namespace == DEFAULT_NAMESPACE || namespace.is_empty() => {
             format!("{source}: {kind} {name:?}")
         }
         (Some(kind), Some(name)) => format!("{source}: {kind} \"{namespace}/{name}\""),
@@ -792,6 +851,10 @@ pub fn decode(document: &Document, validation: FieldValidation) -> DocumentRepor
         ));
         return report;
     };
+    if !served.namespaced {
+        // The API server ignores a namespace on a cluster-scoped object; so do messages.
+        report.namespace = String::new();
+    }
     if served.api_version != api_version {
         report.push_error(FieldError::not_supported(
             &FieldPath::new("apiVersion"),
@@ -801,25 +864,236 @@ pub fn decode(document: &Document, validation: FieldValidation) -> DocumentRepor
         return report;
     }
 
-    let mut decoder = Decoder {
-        validation,
-        errors: Vec::new(),
-        warnings: Vec::new(),
-        type_error_paths: Vec::new(),
-    };
+    let mut decoder = Decoder::new(validation, true);
     decoder.duplicate_fields(&document.duplicate_fields);
     let object = (served.decode)(value, &mut decoder);
     for warning in decoder.warnings {
         report.push_warning(warning);
     }
-    for error in &decoder.errors {
-        report.push_error(error);
+    for problem in &decoder.problems {
+        report.push_error(problem);
     }
-    if decoder.errors.is_empty() {
+    if decoder.problems.is_empty() {
         report.object = object.clone();
     }
     report.decoded = object;
     report
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding request bodies for the API.
+// ---------------------------------------------------------------------------------------------
+
+/// A request body decoded for the API server, with its problems sorted by the answer they call
+/// for. The caller answers 400 if `bad_request` is not empty, else 422 if `invalid` is not
+/// empty, else stores `object` (sending `warnings` as `Warning:` headers either way).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApiDecoded {
+    /// The decoded, defaulted object as JSON (`apiVersion` and `kind` set), when it decoded at
+    /// all: `None` when a value had the wrong type. Unknown fields are not in it. It may be
+    /// invalid (see `invalid`).
+    pub object: Option<Value>,
+    /// Strict-decoding problems, for HTTP 400 BadRequest: `unknown field "spec.foo"` and
+    /// `duplicate field "x"` (under [`FieldValidation::Strict`]), type errors such as
+    /// `json: cannot unmarshal string into Go struct field Pod.spec.terminationGracePeriodSeconds of type int64`,
+    /// and a body that is not an object of the expected kind.
+    pub bad_request: Vec<String>,
+    /// Validation problems, for HTTP 422 Invalid with one cause each.
+    pub invalid: Vec<FieldError>,
+    /// Unknown and duplicate fields under [`FieldValidation::Warn`], and nothing else.
+    pub warnings: Vec<String>,
+}
+
+/// A kind the API decodes that manifests do not create: decoded to JSON directly.
+struct ApiOnlyKind {
+    api_version: &'static str,
+    kind: &'static str,
+    decode: fn(&Value, &mut Decoder) -> Option<Value>,
+}
+
+/// The kinds the API decodes beyond [`SUPPORTED_KINDS`].
+static API_ONLY_KINDS: &[ApiOnlyKind] = &[
+    ApiOnlyKind {
+        api_version: "v1",
+        kind: "Event",
+        decode: decode_event,
+    },
+    ApiOnlyKind {
+        api_version: "coordination.k8s.io/v1",
+        kind: "Lease",
+        decode: decode_lease,
+    },
+];
+
+/// Decodes a request body (`value`) for the API server as an object of `api_version` and
+/// `kind`: strictly typed, defaulted and validated exactly as [`decode`] does for manifests
+/// (same code), without the manifest-only checks (unimplemented fields, image map). Serves
+/// Pod, ConfigMap, Secret, Namespace (`v1`), Event (`v1`) and Lease
+/// (`coordination.k8s.io/v1`); any other combination is a `bad_request` line.
+///
+/// A body without `apiVersion` or `kind` gets the expected ones, as the API server's decoder
+/// does; different ones are a `bad_request`. Namespaced kinds: the caller sets
+/// `metadata.namespace` from the request path first (a missing one becomes `default`); a
+/// Namespace's `metadata.namespace` is dropped. Duplicate keys cannot be seen in a `Value`:
+/// use [`decode_body_for_api`] on the raw body to report them.
+pub fn decode_for_api(
+    api_version: &str,
+    kind: &str,
+    value: &Value,
+    validation: FieldValidation,
+) -> ApiDecoded {
+    decode_api(api_version, kind, value, &[], validation)
+}
+
+/// [`decode_for_api`] on a raw JSON body, which also finds duplicate keys (`duplicate field
+/// "metadata.name"`, per `validation`). A body that is not JSON is a `bad_request`.
+pub fn decode_body_for_api(
+    api_version: &str,
+    kind: &str,
+    body: &[u8],
+    validation: FieldValidation,
+) -> ApiDecoded {
+    match serde_json::from_slice::<Raw>(body) {
+        Ok(raw) => {
+            let duplicates: Vec<FieldPath> =
+                raw.duplicates.iter().map(|p| render_path(p)).collect();
+            decode_api(api_version, kind, &raw.value, &duplicates, validation)
+        }
+        Err(error) => ApiDecoded {
+            bad_request: vec![format!("json parse error: {}", json_message(&error))],
+            ..ApiDecoded::default()
+        },
+    }
+}
+
+fn decode_api(
+    api_version: &str,
+    kind: &str,
+    value: &Value,
+    duplicate_fields: &[FieldPath],
+    validation: FieldValidation,
+) -> ApiDecoded {
+    let mut out = ApiDecoded::default();
+    let Value::Object(fields) = value else {
+        out.bad_request.push(format!(
+            "the body must be a {kind} object, not {}",
+            json_type_name(value)
+        ));
+        return out;
+    };
+    let manifest_kind = SUPPORTED_KINDS
+        .iter()
+        .find(|k| k.api_version == api_version && k.kind == kind);
+    let api_only_kind = API_ONLY_KINDS
+        .iter()
+        .find(|k| k.api_version == api_version && k.kind == kind);
+    if manifest_kind.is_none() && api_only_kind.is_none() {
+        out.bad_request.push(format!(
+            "no kind {kind:?} is registered for version {api_version:?}"
+        ));
+        return out;
+    }
+    // The API server's decoder takes the endpoint's apiVersion and kind for missing ones.
+    let mut fields = fields.clone();
+    for (key, expected, noun) in [
+        ("apiVersion", api_version, "API version"),
+        ("kind", kind, "kind"),
+    ] {
+        match fields
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            None => {
+                fields.insert(key.to_owned(), Value::String(expected.to_owned()));
+            }
+            Some(given) if given != expected => out.bad_request.push(format!(
+                "the {noun} in the data ({given}) does not match the expected {noun} ({expected})"
+            )),
+            Some(_) => {}
+        }
+    }
+    if !out.bad_request.is_empty() {
+        return out;
+    }
+    let value = Value::Object(fields);
+
+    let mut decoder = Decoder::new(validation, false);
+    decoder.duplicate_fields(duplicate_fields);
+    out.object = match (manifest_kind, api_only_kind) {
+        (Some(served), _) => (served.decode)(&value, &mut decoder).map(|o| o.to_json()),
+        (None, Some(served)) => (served.decode)(&value, &mut decoder),
+        (None, None) => None,
+    };
+    for problem in decoder.problems {
+        match problem {
+            Problem::Type(error) => {
+                out.object = None;
+                out.bad_request.push(go_type_error(kind, &error));
+            }
+            Problem::Field(message) => out.bad_request.push(message),
+            Problem::Invalid(error) => out.invalid.push(error),
+        }
+    }
+    out.warnings = decoder.warnings;
+    out
+}
+
+/// A type error worded like Go's `json.UnmarshalTypeError` (what the API server answers):
+/// `json: cannot unmarshal string into Go struct field Pod.spec.terminationGracePeriodSeconds
+/// of type int64`. Go names the innermost struct type, which is not known here: the kind
+/// stands in for it. Errors that are not plain type mismatches keep serde's wording after
+/// the path.
+fn go_type_error(kind: &str, error: &TypeError) -> String {
+    let go = error
+        .message
+        .strip_prefix("invalid type: ")
+        .or_else(|| error.message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "))
+        .and_then(|(got, expected)| Some((go_json_value(got)?, go_type(expected)?)));
+    match go {
+        Some((got, expected)) if !error.field.as_str().is_empty() => format!(
+            "json: cannot unmarshal {got} into Go struct field {kind}.{} of type {expected}",
+            error.field
+        ),
+        _ => error.to_string(),
+    }
+}
+
+/// Go's name for a JSON value in an `UnmarshalTypeError`, from serde's `Unexpected` wording.
+fn go_json_value(serde: &str) -> Option<String> {
+    let literal = |s: &str| s.trim_matches('`').to_owned();
+    if serde.starts_with("string ") {
+        Some("string".to_owned())
+    } else if let Some(n) = serde
+        .strip_prefix("integer ")
+        .or_else(|| serde.strip_prefix("floating point "))
+    {
+        Some(format!("number {}", literal(n)))
+    } else if serde.starts_with("boolean ") {
+        Some("bool".to_owned())
+    } else if serde == "map" {
+        Some("object".to_owned())
+    } else if serde == "sequence" {
+        Some("array".to_owned())
+    } else {
+        None
+    }
+}
+
+/// Go's name for a field type, from serde's `expected` wording, for the simple types.
+fn go_type(serde: &str) -> Option<&'static str> {
+    Some(match serde {
+        "a string" => "string",
+        "a boolean" => "bool",
+        "i32" => "int32",
+        "i64" => "int64",
+        "u16" => "uint16",
+        "u32" => "uint32",
+        "u64" => "uint64",
+        "f64" => "float64",
+        _ => return None,
+    })
 }
 
 fn json_type_name(value: &Value) -> &'static str {
@@ -833,12 +1107,39 @@ fn json_type_name(value: &Value) -> &'static str {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The decoder shared by manifests and the API.
+// ---------------------------------------------------------------------------------------------
+
+/// One problem that makes a document unusable.
+enum Problem {
+    /// A value of the wrong type (the field was left out of the typed object).
+    Type(TypeError),
+    /// An unknown or duplicate field under strict validation: `unknown field "spec.foo"`.
+    Field(String),
+    /// A validation error of the decoded, defaulted object.
+    Invalid(FieldError),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Type(error) => error.fmt(f),
+            Problem::Field(message) => f.write_str(message),
+            Problem::Invalid(error) => error.fmt(f),
+        }
+    }
+}
+
 /// Collects the problems of one document while it is decoded; messages are not yet prefixed.
 struct Decoder {
     /// How unknown and duplicate fields are treated.
     validation: FieldValidation,
-    /// Error messages, without the document prefix.
-    errors: Vec<String>,
+    /// Whether set fields podvisor does not implement make a warning (manifests; not the API,
+    /// which stores them as given).
+    unimplemented_warning: bool,
+    /// Problems, in the order found: type errors, unknown fields, then validation errors.
+    problems: Vec<Problem>,
     /// Warning messages, without the document prefix.
     warnings: Vec<String>,
     /// Fields that had type errors: they were left out of the typed object, so validation
@@ -847,9 +1148,19 @@ struct Decoder {
 }
 
 impl Decoder {
+    fn new(validation: FieldValidation, unimplemented_warning: bool) -> Self {
+        Decoder {
+            validation,
+            unimplemented_warning,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            type_error_paths: Vec::new(),
+        }
+    }
+
     fn field_problem(&mut self, message: String) {
         match self.validation {
-            FieldValidation::Strict => self.errors.push(message),
+            FieldValidation::Strict => self.problems.push(Problem::Field(message)),
             FieldValidation::Warn => self.warnings.push(message),
             FieldValidation::Ignore => {}
         }
@@ -863,17 +1174,19 @@ impl Decoder {
 
     /// Decodes `value` into `T` strictly: type errors are errors (all of them, with paths),
     /// unknown fields are handled per [`FieldValidation`], fields not implemented for `kind`
-    /// make one warning. `None` when the value does not decode.
+    /// make one warning (if asked for). `None` when the value does not decode.
     fn typed<T: DeserializeOwned + Serialize>(&mut self, kind: &str, value: &Value) -> Option<T> {
         let decoded = decode_strict::<T>(value);
         for error in decoded.type_errors {
-            self.errors.push(error.to_string());
-            self.type_error_paths.push(error.field);
+            self.type_error_paths.push(error.field.clone());
+            self.problems.push(Problem::Type(error));
         }
         for path in &decoded.unknown_fields {
             self.field_problem(format!("unknown field \"{path}\""));
         }
-        if let Some(known) = &decoded.known_input {
+        if self.unimplemented_warning
+            && let Some(known) = &decoded.known_input
+        {
             let fields = unimplemented::unimplemented_fields(kind, known);
             if !fields.is_empty() {
                 let list: Vec<&str> = fields.iter().map(FieldPath::as_str).collect();
@@ -885,23 +1198,67 @@ impl Decoder {
         }
         decoded.object
     }
+
+    /// Records validation errors, except those about fields that had type errors (they are
+    /// already reported, and validation saw them missing).
+    fn invalid(&mut self, errors: Vec<FieldError>) {
+        for error in errors {
+            let field = error.field.as_str();
+            let shadowed = self.type_error_paths.iter().any(|p| {
+                let p = p.as_str();
+                field == p
+                    || field.starts_with(&format!("{p}."))
+                    || field.starts_with(&format!("{p}["))
+            });
+            if !shadowed {
+                self.problems.push(Problem::Invalid(error));
+            }
+        }
+    }
 }
 
 fn decode_pod(value: &Value, decoder: &mut Decoder) -> Option<Object> {
     let mut pod: Pod = decoder.typed("Pod", value)?;
     default_namespace(&mut pod.metadata);
     pod::set_defaults(&mut pod);
-    for error in pod::validate(&pod) {
-        let field = error.field.as_str();
-        let shadowed = decoder.type_error_paths.iter().any(|p| {
-            let p = p.as_str();
-            field == p || field.starts_with(&format!("{p}.")) || field.starts_with(&format!("{p}["))
-        });
-        if !shadowed {
-            decoder.errors.push(error.to_string());
-        }
-    }
+    decoder.invalid(pod::validate(&pod));
     Some(Object::Pod(Box::new(pod)))
+}
+
+fn decode_config_map(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut config_map: ConfigMap = decoder.typed("ConfigMap", value)?;
+    default_namespace(&mut config_map.metadata);
+    decoder.invalid(config::validate_config_map(&config_map));
+    Some(Object::ConfigMap(Box::new(config_map)))
+}
+
+fn decode_secret(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut secret: Secret = decoder.typed("Secret", value)?;
+    default_namespace(&mut secret.metadata);
+    config::set_secret_defaults(&mut secret);
+    decoder.invalid(config::validate_secret(&secret));
+    Some(Object::Secret(Box::new(secret)))
+}
+
+fn decode_namespace(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut ns: Namespace = decoder.typed("Namespace", value)?;
+    namespace::set_defaults(&mut ns);
+    decoder.invalid(namespace::validate(&ns));
+    Some(Object::Namespace(Box::new(ns)))
+}
+
+fn decode_event(value: &Value, decoder: &mut Decoder) -> Option<Value> {
+    let mut e: Event = decoder.typed("Event", value)?;
+    default_namespace(&mut e.metadata);
+    decoder.invalid(event::validate(&e));
+    serde_json::to_value(e).ok()
+}
+
+fn decode_lease(value: &Value, decoder: &mut Decoder) -> Option<Value> {
+    let mut l: Lease = decoder.typed("Lease", value)?;
+    default_namespace(&mut l.metadata);
+    decoder.invalid(lease::validate(&l));
+    serde_json::to_value(l).ok()
 }
 
 fn default_namespace(metadata: &mut ObjectMeta) {

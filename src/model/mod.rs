@@ -2,11 +2,15 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod check;
+pub mod config;
 pub mod env;
+pub mod event;
 pub mod expansion;
 pub mod field;
 pub mod image_map;
+pub mod lease;
 pub mod manifest;
+pub mod namespace;
 pub mod pod;
 pub mod quantity;
 pub mod selector;

@@ -93,10 +93,51 @@ const fn only_bool(path: &'static str, value: bool) -> Rule {
 }
 
 /// The implemented fields of every served kind.
-pub static IMPLEMENTED: &[KindTable] = &[KindTable {
-    kind: "Pod",
-    sections: POD,
-}];
+pub static IMPLEMENTED: &[KindTable] = &[
+    KindTable {
+        kind: "Pod",
+        sections: POD,
+    },
+    KindTable {
+        kind: "ConfigMap",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "",
+                rules: CONFIG_MAP,
+            },
+        ],
+    },
+    KindTable {
+        kind: "Secret",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "",
+                rules: SECRET,
+            },
+        ],
+    },
+    KindTable {
+        kind: "Namespace",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "",
+                rules: NAMESPACE,
+            },
+        ],
+    },
+];
 
 const POD: &[Section] = &[
     Section {
@@ -256,6 +297,21 @@ pub const PROBE: &[Rule] = &[
     any("failureThreshold"),
     any("terminationGracePeriodSeconds"),
 ];
+
+/// The fields of a ConfigMap: all of them. `immutable` is enforced by the API on update.
+pub const CONFIG_MAP: &[Rule] = &[any("data"), any("binaryData"), any("immutable")];
+
+/// The fields of a Secret: all of them (`stringData` is merged into `data` on decoding).
+/// `immutable` is enforced by the API on update.
+pub const SECRET: &[Rule] = &[
+    any("type"),
+    any("data"),
+    any("stringData"),
+    any("immutable"),
+];
+
+/// The fields of a Namespace: all of them (`status` is in [`OBJECT`]).
+pub const NAMESPACE: &[Rule] = &[any("spec.finalizers")];
 
 /// The paths of the fields set in `value` (an object of `kind`) that podvisor does not
 /// implement, in document order with keys sorted. Empty for a kind without a table.

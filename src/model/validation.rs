@@ -1,5 +1,6 @@
-//! Generic validators of names, labels, ports and keys, ported from apimachinery's
-//! `pkg/util/validation` and `pkg/api/validation` as of Kubernetes 1.33.
+//! Generic validators of names, labels, ports, keys and object metadata, ported from
+//! apimachinery's `pkg/util/validation` and `pkg/api/validation` (and core's additions to
+//! `ValidateObjectMeta`) as of Kubernetes 1.33.
 //!
 //! Each `is_*` function returns the list of upstream messages for what is wrong with a value
 //! (empty when the value is valid), exactly as upstream words them, so callers can wrap each one
@@ -10,6 +11,8 @@
 //! hand (no regex crate). Pure: no IO, no tokio, no clock.
 
 use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::field::{FieldError, FieldPath};
 
@@ -467,6 +470,225 @@ pub fn validate_nonnegative(value: i64, path: &FieldPath) -> Vec<FieldError> {
     } else {
         Vec::new()
     }
+}
+
+/// Upstream `ValidateNameFunc`: the messages for what is wrong with a name (`prefix` is true
+/// for `generateName`). [`name_is_dns_subdomain`] for most kinds, [`name_is_dns_label`] for
+/// namespaces.
+pub type NameFn = fn(&str, bool) -> Vec<String>;
+
+/// Upstream core `ValidateObjectMeta` (`pkg/apis/core/validation`) on create: apimachinery's
+/// rules ([`validate_generic_object_meta`]) plus core's rule that a finalizer without a `/` is
+/// one of the standard ones. For the kinds of the core group.
+///
+/// `namespaced`: a namespaced kind needs a valid `metadata.namespace`; a cluster-scoped kind
+/// must not have one (the API server clears it before validating, so callers normally do too).
+/// The API server generates a missing name from `generateName` before validating; podvisor's
+/// store does the same, so only an object with neither is rejected here.
+pub fn validate_object_meta(
+    meta: &ObjectMeta,
+    path: &FieldPath,
+    namespaced: bool,
+    name_fn: NameFn,
+) -> Vec<FieldError> {
+    let mut errs = validate_generic_object_meta(meta, path, namespaced, name_fn);
+    // validateKubeFinalizerName, after everything else as upstream.
+    for (i, f) in meta.finalizers.iter().flatten().enumerate() {
+        errs.extend(validate_kube_finalizer_name(
+            f,
+            &path.child("finalizers").index(i),
+        ));
+    }
+    errs
+}
+
+/// Upstream apimachinery `ValidateObjectMeta` on create, for kinds outside the core group
+/// (`coordination.k8s.io` Leases): name or generateName, namespace, generation, labels,
+/// annotations, owner references and finalizers. See [`validate_object_meta`].
+pub fn validate_generic_object_meta(
+    meta: &ObjectMeta,
+    path: &FieldPath,
+    namespaced: bool,
+    name_fn: NameFn,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let generate_name = meta.generate_name.as_deref().unwrap_or_default();
+    if !generate_name.is_empty() {
+        for msg in name_fn(generate_name, true) {
+            errs.push(FieldError::invalid(
+                &path.child("generateName"),
+                generate_name,
+                msg,
+            ));
+        }
+    }
+    let name = meta.name.as_deref().unwrap_or_default();
+    if name.is_empty() {
+        if generate_name.is_empty() {
+            errs.push(FieldError::required(
+                &path.child("name"),
+                "name or generateName is required",
+            ));
+        }
+    } else {
+        for msg in name_fn(name, false) {
+            errs.push(FieldError::invalid(&path.child("name"), name, msg));
+        }
+    }
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    if namespaced {
+        if namespace.is_empty() {
+            errs.push(FieldError::required(&path.child("namespace"), ""));
+        } else {
+            // Upstream `ValidateNamespaceName`.
+            for msg in name_is_dns_label(namespace, false) {
+                errs.push(FieldError::invalid(
+                    &path.child("namespace"),
+                    namespace,
+                    msg,
+                ));
+            }
+        }
+    } else if !namespace.is_empty() {
+        errs.push(FieldError::forbidden(
+            &path.child("namespace"),
+            "not allowed on this type",
+        ));
+    }
+    errs.extend(validate_nonnegative(
+        meta.generation.unwrap_or(0),
+        &path.child("generation"),
+    ));
+    if let Some(labels) = &meta.labels {
+        errs.extend(validate_labels(labels, &path.child("labels")));
+    }
+    if let Some(annotations) = &meta.annotations {
+        errs.extend(validate_annotations(
+            annotations,
+            &path.child("annotations"),
+        ));
+    }
+    errs.extend(validate_owner_references(
+        meta,
+        &path.child("ownerReferences"),
+    ));
+    errs.extend(validate_finalizers(
+        meta.finalizers.as_deref().unwrap_or_default(),
+        &path.child("finalizers"),
+    ));
+    errs
+}
+
+/// Upstream `ValidateOwnerReferences`.
+fn validate_owner_references(meta: &ObjectMeta, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut first_controller: Option<String> = None;
+    for r in meta.owner_references.iter().flatten() {
+        // schema.FromAPIVersionAndKind: an apiVersion with more than one '/' has no version.
+        let version = match r.api_version.split('/').collect::<Vec<_>>().as_slice() {
+            [v] => *v,
+            [_, v] => *v,
+            _ => "",
+        };
+        if version.is_empty() {
+            errs.push(FieldError::invalid(
+                &path.child("apiVersion"),
+                r.api_version.as_str(),
+                "version must not be empty",
+            ));
+        }
+        if r.kind.is_empty() {
+            errs.push(FieldError::invalid(
+                &path.child("kind"),
+                "",
+                "must not be empty",
+            ));
+        }
+        if r.name.is_empty() {
+            errs.push(FieldError::invalid(
+                &path.child("name"),
+                "",
+                "must not be empty",
+            ));
+        }
+        if r.uid.is_empty() {
+            errs.push(FieldError::invalid(
+                &path.child("uid"),
+                "",
+                "must not be empty",
+            ));
+        }
+        if r.api_version == "v1" && r.kind == "Event" {
+            errs.push(FieldError::invalid_raw(
+                path,
+                &format!("{r:?}"),
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
+        }
+        if r.controller == Some(true) {
+            let current = format!("{}/{}", r.kind, r.name);
+            match &first_controller {
+                Some(first) => errs.push(FieldError::invalid_raw(
+                    path,
+                    "[...]",
+                    format!(
+                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
+                    ),
+                )),
+                None => first_controller = Some(current),
+            }
+        }
+    }
+    errs
+}
+
+/// Upstream apimachinery `ValidateFinalizers`: qualified names, not both `orphan` and
+/// `foregroundDeletion`.
+fn validate_finalizers(finalizers: &[String], path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for f in finalizers {
+        errs.extend(validate_qualified_name(f, path));
+    }
+    if finalizers.iter().any(|f| f == "orphan")
+        && finalizers.iter().any(|f| f == "foregroundDeletion")
+    {
+        errs.push(FieldError::invalid_raw(
+            path,
+            &go_string_slice(finalizers),
+            "finalizer orphan and foregroundDeletion cannot be both set",
+        ));
+    }
+    errs
+}
+
+/// Upstream core `validateFinalizerName`: a qualified name, and a name without `/` must be a
+/// standard one (namespace `spec.finalizers`).
+pub fn validate_finalizer_name(finalizer: &str, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = validate_qualified_name(finalizer, path);
+    errs.extend(validate_kube_finalizer_name(finalizer, path));
+    errs
+}
+
+/// Upstream `validateKubeFinalizerName`: a finalizer without a `/` must be `kubernetes`,
+/// `orphan` or `foregroundDeletion`.
+fn validate_kube_finalizer_name(finalizer: &str, path: &FieldPath) -> Vec<FieldError> {
+    if !finalizer.contains('/')
+        && !matches!(finalizer, "kubernetes" | "orphan" | "foregroundDeletion")
+    {
+        vec![FieldError::invalid(
+            path,
+            finalizer,
+            "name is neither a standard finalizer name nor is it fully qualified",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A `[]string` as Go's `%#v` prints it: `[]string{"a", "b"}`.
+pub fn go_string_slice(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
 }
 
 /// Quotes a string like Go's `strconv.Quote` (`%q`): printable characters are kept, `"` and `\`

@@ -469,7 +469,12 @@ spec:
             *waiting.borrow_mut() = w.message.clone();
         }
         restarts(p) >= 3
-            && node.records().iter().filter(|r| r.is("app", "started")).count() >= 4
+            && node
+                .records()
+                .iter()
+                .filter(|r| r.is("app", "started"))
+                .count()
+                >= 4
     })
     .await;
     let seen_waiting = waiting.into_inner();

@@ -53,7 +53,7 @@ fn renders_ok_warnings_errors_and_summary() {
         "\
 <stdin>: Pod \"web\": OK
 warning: <stdin>: Pod \"db\": spec.containers[0].image: image \"mysql:8\" has no entry in the image map and the container has no command; add \"mysql:8\" to the file given with --image-map, or set command
-error: <stdin>: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1)
+error: <stdin>: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)
 warning: <stdin>: Pod \"vol\": fields not implemented by podvisor (ignored): spec.containers[0].volumeMounts, spec.volumes
 4 documents: 1 OK, 2 with warnings, 1 with errors
 "
@@ -159,16 +159,19 @@ fn testdata_manifests_folder() {
     assert_eq!(
         lines,
         [
+            "config.yaml: Namespace \"shop\": OK",
+            "config.yaml: ConfigMap \"shop/settings\": OK",
+            "config.yaml: Secret \"shop/credentials\": OK",
             "list.yaml: Pod \"listed-a\": OK",
             "list.yaml: Pod \"listed-b\": OK",
             "multi.yaml: Pod \"first\": OK",
             "multi.yaml: Pod \"staging/second\": OK",
             "pod.json: Pod \"json-pod\": OK",
-            "error: unsupported-kinds.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1)",
-            "error: unsupported-kinds.yaml: Service \"prod/web\": kind Service (v1) is not supported by podvisor yet; supported kinds: Pod (v1)",
-            "error: unsupported-kinds.yaml: ConfigMap \"settings\": kind ConfigMap (v1) is not supported by podvisor yet; supported kinds: Pod (v1)",
+            "error: unsupported-kinds.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)",
+            "error: unsupported-kinds.yaml: Service \"prod/web\": kind Service (v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)",
+            "error: unsupported-kinds.yaml: ServiceAccount \"builder\": kind ServiceAccount (v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)",
             "web.yaml: Pod \"web\": OK",
-            "9 documents: 6 OK, 0 with warnings, 3 with errors",
+            "12 documents: 9 OK, 0 with warnings, 3 with errors",
         ]
     );
 }
@@ -367,9 +370,57 @@ fn other_kinds_get_the_unsupported_kind_error() {
     for (kind, error) in kinds {
         assert!(error.contains(&format!(": kind {kind} (")), "{error}");
         assert!(
-            error.ends_with(") is not supported by podvisor yet; supported kinds: Pod (v1)"),
+            error.ends_with(") is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"),
             "{error}"
         );
     }
     assert_eq!(report.summary().with_errors, 3);
+}
+
+// --- ConfigMaps, Secrets, Namespaces -----------------------------------------------------
+
+/// The invalid manifests of the other kinds report exactly their `# expect:` lines (the Pod
+/// ones are checked against `model::pod` directly).
+#[test]
+fn invalid_manifests_of_other_kinds_report_exactly_the_expected_errors() {
+    let mut files: Vec<_> = fs::read_dir(testdata("invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| fs::read_to_string(p).is_ok_and(|t| !t.lines().any(|l| l == "kind: Pod")))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        let mut expected: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        let path = file.to_string_lossy().into_owned();
+        let report = check(std::slice::from_ref(&path), &CheckOptions::default());
+        let mut actual: Vec<String> = report
+            .documents()
+            .flat_map(|d| {
+                let prefix = format!("{}: ", d.display_name());
+                d.errors
+                    .iter()
+                    .map(move |e| e.strip_prefix(&prefix).unwrap_or(e).to_owned())
+            })
+            .collect();
+        expected.sort();
+        actual.sort();
+        assert_eq!(actual, expected, "{path}");
+        assert!(report.documents().all(|d| d.warnings.is_empty()), "{path}");
+    }
+}
+
+#[test]
+fn config_kinds_are_valid_without_an_image_map_even_for_up() {
+    let report = check(
+        &[testdata("manifests/config.yaml")],
+        &CheckOptions::default().for_up(),
+    );
+    assert!(!report.has_errors(), "{report}");
+    let kinds: Vec<&str> = report.objects().map(Object::kind).collect();
+    assert_eq!(kinds, ["Namespace", "ConfigMap", "Secret"]);
 }

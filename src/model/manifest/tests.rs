@@ -360,7 +360,7 @@ fn unsupported_kinds_name_the_supported_ones() {
     assert_eq!(
         r.errors,
         [
-            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1)"
+            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
         ]
     );
     assert!(r.object.is_none());
@@ -672,7 +672,10 @@ fn every_served_kind_has_an_implemented_fields_table() {
             served.kind
         );
     }
-    assert_eq!(supported_kinds_list(), "Pod (v1)");
+    assert_eq!(
+        supported_kinds_list(),
+        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
+    );
 }
 
 #[test]
@@ -710,4 +713,80 @@ fn strict_decode_reports_unknown_fields_of_derived_types_too() {
     );
     assert!(decoded.unknown_fields.is_empty());
     assert_eq!(decoded.known_input, Some(json!({"a": 1})));
+}
+
+// --- ConfigMaps, Secrets, Namespaces -------------------------------------------------------
+
+#[test]
+fn config_maps_secrets_and_namespaces_decode_with_defaults() {
+    let documents = docs(
+        "app.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, namespace: elsewhere}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {a: '1'}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\nstringData: {password: x}\n",
+    );
+    let reports = decode_all(&documents, FieldValidation::Strict);
+    let names: Vec<String> = reports.iter().map(DocumentReport::display_name).collect();
+    assert_eq!(
+        names,
+        [
+            "app.yaml: Namespace \"shop\"",
+            "app.yaml: ConfigMap \"shop/settings\"",
+            "app.yaml: Secret \"creds\"",
+        ]
+    );
+    assert!(reports.iter().all(DocumentReport::is_ok), "{reports:?}");
+    let Some(Object::Namespace(ns)) = &reports[0].object else {
+        panic!("{:?}", reports[0].object)
+    };
+    assert_eq!(ns.metadata.namespace, None);
+    assert_eq!(
+        ns.spec.as_ref().unwrap().finalizers.as_ref().unwrap(),
+        &["kubernetes"]
+    );
+    let Some(Object::Secret(secret)) = &reports[2].object else {
+        panic!("{:?}", reports[2].object)
+    };
+    assert_eq!(secret.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+    assert_eq!(secret.data.as_ref().unwrap()["password"].0, b"x");
+    assert_eq!(secret.string_data, None);
+    let json = reports[2].object.as_ref().unwrap().to_json();
+    assert_eq!(json["apiVersion"], "v1");
+    assert_eq!(json["kind"], "Secret");
+    assert_eq!(json["data"]["password"], "eA==");
+}
+
+#[test]
+fn a_namespace_is_defined_once_whatever_its_metadata_namespace() {
+    let documents = docs(
+        "app.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, namespace: other}\n",
+    );
+    let reports = decode_all(&documents, FieldValidation::Strict);
+    assert_eq!(
+        reports[1].errors,
+        [
+            "app.yaml: Namespace \"shop\": Namespace \"shop\" is defined twice: already defined in document 1 of the same source"
+        ]
+    );
+}
+
+#[test]
+fn config_kinds_report_unknown_and_unimplemented_fields() {
+    let r = report(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  ownerReferences:\n    \
+         - {apiVersion: v1, kind: Pod, name: web, uid: '1'}\ndata: {a: '1'}\nstringData: {b: '2'}\n",
+    );
+    assert_eq!(
+        r.errors,
+        ["app.yaml: ConfigMap \"settings\": unknown field \"stringData\""]
+    );
+    assert_eq!(
+        r.warnings,
+        [
+            "app.yaml: ConfigMap \"settings\": fields not implemented by podvisor (ignored): metadata.ownerReferences"
+        ]
+    );
 }

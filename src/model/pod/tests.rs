@@ -32,6 +32,8 @@ fn invalid_manifests_report_exactly_the_expected_errors() {
         .expect("testdata/invalid")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        // The Pod manifests; the other kinds' are checked by `model::check`'s tests.
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.lines().any(|l| l == "kind: Pod")))
         .collect();
     files.sort();
     assert!(files.len() >= 25, "only {} invalid manifests", files.len());

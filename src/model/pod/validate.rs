@@ -25,12 +25,11 @@ use crate::model::env::{convert_downward_api_field_label, split_maybe_subscripte
 use crate::model::field::{FieldError, FieldPath};
 use crate::model::quantity::Quantity;
 use crate::model::validation::{
-    IS_NEGATIVE_ERROR_MSG, go_quote, inclusive_range_error, is_config_map_key,
+    IS_NEGATIVE_ERROR_MSG, go_quote, go_string_slice, inclusive_range_error, is_config_map_key,
     is_dns1123_subdomain_with_underscore, is_http_header_name, is_qualified_name,
     is_relaxed_env_var_name, is_valid_group_id, is_valid_label_value, is_valid_port_name,
-    is_valid_port_num, is_valid_user_id, name_is_dns_label, name_is_dns_subdomain,
-    validate_annotations, validate_dns1123_label, validate_labels, validate_nonnegative,
-    validate_qualified_name,
+    is_valid_port_num, is_valid_user_id, name_is_dns_subdomain, validate_dns1123_label,
+    validate_labels, validate_nonnegative, validate_object_meta, validate_qualified_name,
 };
 
 type Errs = Vec<FieldError>;
@@ -44,7 +43,7 @@ pub fn validate(pod: &Pod) -> Vec<FieldError> {
     let spec_path = FieldPath::new("spec");
 
     // validatePodMetadataAndSpec.
-    let mut errs = validate_object_meta(&pod.metadata, &meta_path);
+    let mut errs = validate_object_meta(&pod.metadata, &meta_path, true, name_is_dns_subdomain);
     errs.extend(validate_pod_specific_annotations(
         pod.metadata.annotations.as_ref(),
         spec,
@@ -108,161 +107,6 @@ pub fn validate(pod: &Pod) -> Vec<FieldError> {
             &spec_path.child("nodeName"),
             "cannot be set until all schedulingGates have been cleared",
         ));
-    }
-    errs
-}
-
-/// Upstream `ValidateObjectMeta` for a namespaced object named like a pod.
-fn validate_object_meta(meta: &ObjectMeta, path: &FieldPath) -> Errs {
-    let mut errs = Errs::new();
-    let generate_name = meta.generate_name.as_deref().unwrap_or_default();
-    if !generate_name.is_empty() {
-        for msg in name_is_dns_subdomain(generate_name, true) {
-            errs.push(FieldError::invalid(
-                &path.child("generateName"),
-                generate_name,
-                msg,
-            ));
-        }
-    }
-    let name = meta.name.as_deref().unwrap_or_default();
-    if name.is_empty() {
-        // The API server generates the name from generateName before validating; podvisor's
-        // store does the same, so only a pod with neither is rejected here.
-        if generate_name.is_empty() {
-            errs.push(FieldError::required(
-                &path.child("name"),
-                "name or generateName is required",
-            ));
-        }
-    } else {
-        for msg in name_is_dns_subdomain(name, false) {
-            errs.push(FieldError::invalid(&path.child("name"), name, msg));
-        }
-    }
-    let namespace = meta.namespace.as_deref().unwrap_or_default();
-    if namespace.is_empty() {
-        errs.push(FieldError::required(&path.child("namespace"), ""));
-    } else {
-        for msg in name_is_dns_label(namespace, false) {
-            errs.push(FieldError::invalid(
-                &path.child("namespace"),
-                namespace,
-                msg,
-            ));
-        }
-    }
-    errs.extend(validate_nonnegative(
-        meta.generation.unwrap_or(0),
-        &path.child("generation"),
-    ));
-    if let Some(labels) = &meta.labels {
-        errs.extend(validate_labels(labels, &path.child("labels")));
-    }
-    if let Some(annotations) = &meta.annotations {
-        errs.extend(validate_annotations(
-            annotations,
-            &path.child("annotations"),
-        ));
-    }
-    errs.extend(validate_owner_references(
-        meta,
-        &path.child("ownerReferences"),
-    ));
-    errs.extend(validate_finalizers(
-        meta.finalizers.as_deref().unwrap_or_default(),
-        &path.child("finalizers"),
-    ));
-    errs
-}
-
-/// Upstream `ValidateOwnerReferences`.
-fn validate_owner_references(meta: &ObjectMeta, path: &FieldPath) -> Errs {
-    let mut errs = Errs::new();
-    let mut first_controller: Option<String> = None;
-    for r in meta.owner_references.iter().flatten() {
-        // schema.FromAPIVersionAndKind: an apiVersion with more than one '/' has no version.
-        let version = match r.api_version.split('/').collect::<Vec<_>>().as_slice() {
-            [v] => *v,
-            [_, v] => *v,
-            _ => "",
-        };
-        if version.is_empty() {
-            errs.push(FieldError::invalid(
-                &path.child("apiVersion"),
-                r.api_version.as_str(),
-                "version must not be empty",
-            ));
-        }
-        if r.kind.is_empty() {
-            errs.push(FieldError::invalid(
-                &path.child("kind"),
-                "",
-                "must not be empty",
-            ));
-        }
-        if r.name.is_empty() {
-            errs.push(FieldError::invalid(
-                &path.child("name"),
-                "",
-                "must not be empty",
-            ));
-        }
-        if r.uid.is_empty() {
-            errs.push(FieldError::invalid(
-                &path.child("uid"),
-                "",
-                "must not be empty",
-            ));
-        }
-        if r.api_version == "v1" && r.kind == "Event" {
-            errs.push(FieldError::invalid_raw(
-                path,
-                &format!("{r:?}"),
-                "/v1, Kind=Event is disallowed from being an owner",
-            ));
-        }
-        if r.controller == Some(true) {
-            let current = format!("{}/{}", r.kind, r.name);
-            match &first_controller {
-                Some(first) => errs.push(FieldError::invalid_raw(
-                    path,
-                    "[...]",
-                    format!(
-                        "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
-                    ),
-                )),
-                None => first_controller = Some(current),
-            }
-        }
-    }
-    errs
-}
-
-/// Upstream `ValidateFinalizers` plus core's `validateKubeFinalizerName`.
-fn validate_finalizers(finalizers: &[String], path: &FieldPath) -> Errs {
-    let mut errs = Errs::new();
-    for f in finalizers {
-        errs.extend(validate_qualified_name(f, path));
-    }
-    if finalizers.iter().any(|f| f == "orphan")
-        && finalizers.iter().any(|f| f == "foregroundDeletion")
-    {
-        errs.push(FieldError::invalid_raw(
-            path,
-            &go_string_slice(finalizers),
-            "finalizer orphan and foregroundDeletion cannot be both set",
-        ));
-    }
-    for (i, f) in finalizers.iter().enumerate() {
-        if !f.contains('/') && !matches!(f.as_str(), "kubernetes" | "orphan" | "foregroundDeletion")
-        {
-            errs.push(FieldError::invalid(
-                &path.index(i),
-                f.as_str(),
-                "name is neither a standard finalizer name nor is it fully qualified",
-            ));
-        }
     }
     errs
 }
@@ -2343,10 +2187,4 @@ fn validate_windows(spec: &PodSpec, path: &FieldPath) -> Errs {
         }
     }
     errs
-}
-
-/// A `[]string` as Go's `%#v` prints it: `[]string{"a", "b"}`.
-fn go_string_slice(values: &[String]) -> String {
-    let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
-    format!("[]string{{{}}}", quoted.join(", "))
 }

@@ -180,3 +180,41 @@ fn every_rule_path_parses() {
     let limits = &containers.items.as_ref().unwrap().fields["resources"].fields["limits"];
     assert!(limits.keys.contains_key("memory"));
 }
+
+#[test]
+fn every_field_of_config_maps_secrets_and_namespaces_is_implemented() {
+    let meta = json!({"name": "a", "namespace": "b", "labels": {"x": "y"}});
+    let cases = [
+        (
+            "ConfigMap",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                "data": {"a": "1"}, "binaryData": {"b": "AA=="}, "immutable": true}),
+        ),
+        (
+            "Secret",
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+                "data": {"a": "AA=="}, "stringData": {"b": "x"}, "immutable": false}),
+        ),
+        (
+            "Namespace",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta,
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+        ),
+    ];
+    for (kind, value) in cases {
+        assert_eq!(
+            unimplemented_fields(kind, &value),
+            Vec::<FieldPath>::new(),
+            "{kind}"
+        );
+    }
+    // Metadata podvisor does not act on is reported for them as for pods.
+    let value = json!({"metadata": {"name": "a", "finalizers": ["example.com/x"]}});
+    assert_eq!(
+        unimplemented_fields("Secret", &value)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["metadata.finalizers"]
+    );
+}

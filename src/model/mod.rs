@@ -7,6 +7,7 @@ pub mod expansion;
 pub mod field;
 pub mod image_map;
 pub mod manifest;
+pub mod patch;
 pub mod pod;
 pub mod quantity;
 pub mod unimplemented;

@@ -339,6 +339,16 @@ impl Kind {
         }
     }
 
+    /// Upstream's comparison of two objects of this kind, as typed objects (see
+    /// [`schema::with_structs`]).
+    fn compare(&self, old: &Value, new: &Value) -> Comparison {
+        compare(
+            &schema::with_structs(old, self.table),
+            &schema::with_structs(new, self.table),
+            &self.root,
+        )
+    }
+
     /// Removes from `set` what a write to `subresource` does not own: upstream's stripped
     /// metadata, and the fields its strategy resets (`status` for the main resource of a kind
     /// with a status subresource; everything but `status` for the status subresource).
@@ -352,27 +362,9 @@ impl Kind {
         }
         let status = PathElement::Field("status".to_owned());
         if subresource == "status" {
-            let kept = set.child(&status).cloned();
-            let had = set.has(std::slice::from_ref(&status));
-            *set = Set::new();
-            if had {
-                set.insert(std::slice::from_ref(&status));
-            }
-            if let Some(kept) = kept {
-                for path in kept.paths() {
-                    let mut full = vec![status.clone()];
-                    full.extend(path);
-                    set.insert(&full);
-                }
-            }
+            set.retain_only(&status);
         } else if self.status_subresource {
-            set.remove(std::slice::from_ref(&status));
-            let below: Vec<Path> = set.child(&status).map(|c| c.paths()).unwrap_or_default();
-            for path in below {
-                let mut full = vec![status.clone()];
-                full.extend(path);
-                set.remove(&full);
-            }
+            set.remove_subtree(&status);
         }
     }
 }
@@ -441,7 +433,7 @@ pub fn apply(
     if live.is_some() && managers.0.is_empty() {
         // Upstream's skipNonAppliedManager: the fields already there belong to someone.
         let zero = schema::zero_object(schema.table);
-        let cmp = compare(&zero, &live_object, &schema.root);
+        let cmp = schema.compare(&zero, &live_object);
         let mut set = cmp.added.union(&cmp.modified);
         schema.filter(&mut set, "");
         managers.0.push(Entry {
@@ -484,7 +476,7 @@ pub fn apply(
         None => merged,
     };
 
-    let mut cmp = compare(&live_object, &result, &schema.root);
+    let mut cmp = schema.compare(&live_object, &result);
     schema.filter(&mut cmp.added, "");
     schema.filter(&mut cmp.modified, "");
     schema.filter(&mut cmp.removed, "");
@@ -500,7 +492,7 @@ pub fn apply(
     }
     if !force && !conflicts.is_empty() {
         let allowed = if manager == KUBECTL {
-            allowed_conflicts_from_last_applied(&live_object, &schema.root)
+            allowed_conflicts_from_last_applied(&live_object, &schema)
         } else {
             None
         };
@@ -606,7 +598,7 @@ pub fn record_subresource_update(
         None => schema::zero_object(schema.table),
     };
     let new_object = without_managed_fields(new);
-    let mut cmp = compare(&old_object, &new_object, &schema.root);
+    let mut cmp = schema.compare(&old_object, &new_object);
     schema.filter(&mut cmp.added, subresource);
     schema.filter(&mut cmp.modified, subresource);
     schema.filter(&mut cmp.removed, subresource);
@@ -834,9 +826,7 @@ fn compare_values(
             return;
         }
         compare_children(lhs, rhs, node, path, cmp);
-    } else if lhs.is_some_and(|l| !l.is_object() && !l.is_array())
-        && rhs.is_some_and(|r| !r.is_object() && !r.is_array())
-    {
+    } else if lhs.is_none_or(is_scalar) && rhs.is_none_or(is_scalar) {
         leaf(cmp, path);
         return;
     } else {
@@ -1095,14 +1085,14 @@ fn is_empty_container(value: &Value) -> bool {
 /// Upstream's `lastAppliedManager`: the fields of the client-side apply annotation whose live
 /// value is still the one last applied. An apply by `kubectl` may take those over without a
 /// conflict (the move from client-side to server-side apply).
-fn allowed_conflicts_from_last_applied(live: &Value, root: &Node) -> Option<Set> {
+fn allowed_conflicts_from_last_applied(live: &Value, schema: &Kind) -> Option<Set> {
     let text = live
         .pointer("/metadata/annotations")?
         .get(LAST_APPLIED)?
         .as_str()?;
     let last_applied: Value = serde_json::from_str(text).ok()?;
-    let last_set = field_set(&last_applied, root).ok()?;
-    let cmp = compare(&last_applied, live, root);
+    let last_set = field_set(&last_applied, &schema.root).ok()?;
+    let cmp = schema.compare(&last_applied, live);
     let differs = cmp.modified.union(&cmp.added).union(&cmp.removed);
     Some(last_set.difference(&differs))
 }

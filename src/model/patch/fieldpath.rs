@@ -159,6 +159,19 @@ impl Set {
         }
     }
 
+    /// Removes the top-level `element` and everything below it (upstream's
+    /// `RecursiveDifference` with one path).
+    pub(crate) fn remove_subtree(&mut self, element: &PathElement) {
+        self.members.remove(element);
+        self.children.remove(element);
+    }
+
+    /// Keeps only the top-level `element` and everything below it.
+    pub(crate) fn retain_only(&mut self, element: &PathElement) {
+        self.members.retain(|m| m == element);
+        self.children.retain(|e, _| e == element);
+    }
+
     /// The subtree below `element`, if any.
     pub(crate) fn child(&self, element: &PathElement) -> Option<&Set> {
         self.children.get(element)

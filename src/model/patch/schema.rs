@@ -542,9 +542,17 @@ impl Node {
 /// The zero value of a kind as upstream's typed objects serialize it: `{}` for every non-pointer
 /// struct outside lists (`metadata`, `spec`, `status`, a Deployment's `spec.template.spec`, …).
 pub(crate) fn zero_object(table: &'static Table) -> serde_json::Value {
-    let mut zero = serde_json::Map::new();
-    fill_structs(table, &mut zero);
-    serde_json::Value::Object(zero)
+    with_structs(&serde_json::Value::Object(serde_json::Map::new()), table)
+}
+
+/// An object as upstream's typed decoding sees it: with `{}` for the non-pointer structs it
+/// lacks. Upstream compares typed objects, so a missing `status` is never "added".
+pub(crate) fn with_structs(object: &serde_json::Value, table: &'static Table) -> serde_json::Value {
+    let mut object = object.clone();
+    if let serde_json::Value::Object(fields) = &mut object {
+        fill_structs(table, fields);
+    }
+    object
 }
 
 fn fill_structs(table: &'static Table, object: &mut serde_json::Map<String, serde_json::Value>) {

@@ -4,8 +4,7 @@
 use serde_json::{Value, json};
 
 use super::super::schema::{
-    ATOMIC_MAP, Field, List, Map, NAME, Node, RETAIN_KEYS, SmpList, SmpMap, SsaList, SsaMap, Table,
-    merge_by,
+    Field, List, Map, NAME, Node, RETAIN_KEYS, SmpList, SmpMap, SsaList, SsaMap, Table, merge_by,
 };
 use super::super::{PatchError, strategic, strategic_merge, supports_strategic_merge};
 use super::yaml;
@@ -606,7 +605,6 @@ fn every_served_kind_has_a_table() {
 #[test]
 fn atomic_map_marker_is_ssa_only() {
     // nodeSelector is +mapType=atomic for SSA but merges key by key in SMP.
-    let _ = ATOMIC_MAP;
     let pod = json!({"metadata": {"name": "p"}, "spec": {"nodeSelector": {"a": "1"}}});
     let patched = strategic_merge(
         "v1",

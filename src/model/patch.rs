@@ -58,8 +58,8 @@
 //!   like any other), no conversion between API versions (managers' sets are used as recorded).
 //! - An empty object in an applied configuration is owned as a leaf (upstream owns nothing for
 //!   it); `null` fields of an applied configuration are ignored.
-//! - Duplicate keys in a live list are ignored after the first (upstream keeps and tracks
-//!   them atomically).
+//! - In a live list with a key repeated (which only a non-apply write can create), the repeats
+//!   are kept as they are but neither merged nor tracked (upstream tracks them atomically).
 //! - Update managers are not capped (upstream merges the oldest beyond ten into
 //!   `ancient-changes`), and the time of an apply entry is updated when the object changes.
 //! - A no-op apply returns the object unchanged apart from managedFields; it is the API layer's
@@ -105,7 +105,12 @@ pub enum PatchError {
     /// A JSON patch with more operations than upstream accepts. Upstream:
     /// `413 RequestEntityTooLarge`.
     #[error("The allowed maximum operations in a JSON patch is {max}, got {got}")]
-    TooManyOperations { max: usize, got: usize },
+    TooManyOperations {
+        /// Upstream's limit, 10000.
+        max: usize,
+        /// The number of operations in the patch.
+        got: usize,
+    },
     /// A strategic merge patch upstream declares invalid for the object (lists of lists).
     /// Upstream: `422 Invalid`.
     #[error("{0}")]

@@ -46,6 +46,7 @@ impl Operation {
 pub struct FieldManager {
     /// The `fieldManager` of the request (`kubectl`, `kubectl-client-side-apply`, …).
     pub manager: String,
+    /// Whether the manager applies or updates.
     pub operation: Operation,
     /// The apiVersion of the manager's last write (recorded for both operations, part of the
     /// identity of `Update` managers only).
@@ -134,7 +135,10 @@ pub enum ApplyError {
     /// Fields owned by other managers would change and `force` was not set. Upstream answers
     /// `409 Conflict` with [`conflict_message`] and the causes of [`conflict_causes`].
     #[error("{}", conflict_message(conflicts))]
-    Conflict { conflicts: Vec<Conflict> },
+    Conflict {
+        /// Every conflicting field, grouped by manager in upstream's order.
+        conflicts: Vec<Conflict>,
+    },
     /// The request itself is wrong (`metadata.managedFields` set in the applied configuration,
     /// not an object). Upstream answers `400 BadRequest`.
     #[error("{0}")]
@@ -938,13 +942,14 @@ fn merge(lhs: Option<&Value>, rhs: &Value, node: &Node) -> Value {
 fn merge_items(live: &[Value], config: &[Value], node: &Node) -> Vec<Value> {
     let list = node.list().1;
     let item_node = node.item();
-    // Live items without a valid key stay, in place, as live-only items.
+    // Live items without a valid key, and repeats of a key, stay in place as live-only items.
     let mut lhs: Vec<(Option<PathElement>, &Value)> = Vec::with_capacity(live.len());
     for item in live {
         match item_element(item, list) {
-            Ok(element) if lhs.iter().any(|(e, _)| e.as_ref() == Some(&element)) => {}
-            Ok(element) => lhs.push((Some(element), item)),
-            Err(_) => lhs.push((None, item)),
+            Ok(element) if !lhs.iter().any(|(e, _)| e.as_ref() == Some(&element)) => {
+                lhs.push((Some(element), item));
+            }
+            _ => lhs.push((None, item)),
         }
     }
     let mut rhs: Vec<(PathElement, &Value)> = Vec::with_capacity(config.len());

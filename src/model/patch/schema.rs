@@ -30,6 +30,9 @@ pub(crate) enum Field {
     /// an update against the typed zero object on create, so such objects are never "added"
     /// themselves; this is how [`zero_object`] knows them.
     Struct,
+    /// A list field without `omitempty`: present, as `null`, in the zero value of the kind, so
+    /// never "added" itself either (`PodSpec.containers`).
+    NilList,
 }
 
 /// How a list merges.
@@ -214,6 +217,8 @@ static CONTAINER: Table = Table(&[
 
 /// `core/v1.PodSpec`.
 static POD_SPEC: Table = Table(&[
+    // `json:"containers"`, without omitempty.
+    ("containers", Field::NilList),
     // +patchMergeKey=name +patchStrategy=merge,retainKeys +listType=map +listMapKey=name
     ("volumes", merge_by("name", NAME)),
     ("volumes[]", RETAIN_KEYS),
@@ -540,13 +545,15 @@ impl Node {
 }
 
 /// The zero value of a kind as upstream's typed objects serialize it: `{}` for every non-pointer
-/// struct outside lists (`metadata`, `spec`, `status`, a Deployment's `spec.template.spec`, …).
+/// struct outside lists (`metadata`, `spec`, `status`, a Deployment's `spec.template.spec`, …),
+/// and an empty list for the lists upstream serializes as `null` there.
 pub(crate) fn zero_object(table: &'static Table) -> serde_json::Value {
     with_structs(&serde_json::Value::Object(serde_json::Map::new()), table)
 }
 
 /// An object as upstream's typed decoding sees it: with `{}` for the non-pointer structs it
-/// lacks. Upstream compares typed objects, so a missing `status` is never "added".
+/// lacks (and `[]` for its [`Field::NilList`]s). Upstream compares typed objects, so a missing
+/// `status` is never "added".
 pub(crate) fn with_structs(object: &serde_json::Value, table: &'static Table) -> serde_json::Value {
     let mut object = object.clone();
     if let serde_json::Value::Object(fields) = &mut object {
@@ -557,8 +564,26 @@ pub(crate) fn with_structs(object: &serde_json::Value, table: &'static Table) ->
 
 fn fill_structs(table: &'static Table, object: &mut serde_json::Map<String, serde_json::Value>) {
     for (path, field) in table.0 {
-        if matches!(field, Field::Struct) && !path.contains('[') {
-            ensure_object(object, path);
+        if path.contains('[') {
+            continue;
+        }
+        match field {
+            Field::Struct => ensure_object(object, path),
+            Field::NilList => {
+                let (container, name) = match path.rsplit_once('.') {
+                    None => (Some(&mut *object), *path),
+                    Some((parent, name)) => (
+                        get_mut(object, parent).and_then(serde_json::Value::as_object_mut),
+                        name,
+                    ),
+                };
+                if let Some(container) = container {
+                    container
+                        .entry(name.to_owned())
+                        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                }
+            }
+            _ => {}
         }
     }
     for (path, field) in table.0 {

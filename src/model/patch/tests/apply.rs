@@ -704,3 +704,70 @@ fn kinds_without_a_table_have_atomic_lists() {
     .unwrap();
     assert_eq!(applied["spec"]["items"], json!([{"name": "b"}]));
 }
+
+#[test]
+fn create_by_update_matches_kubectl_create_deployment() {
+    // `kubectl create deployment web --image=nginx`, defaulted: the fieldsV1 the API server
+    // records (non-pointer structs such as spec.strategy are not members; rollingUpdate, a
+    // pointer, is).
+    let deployment = yaml(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 25%, maxUnavailable: 25%}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: nginx, image: nginx}]
+status: {}
+"#,
+    );
+    let created = record_update(
+        "apps/v1",
+        "Deployment",
+        None,
+        &deployment,
+        "kubectl-create",
+        T1,
+    );
+    assert_eq!(
+        fields_v1(&created, "kubectl-create", "Update"),
+        &json!({
+            "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {
+                "f:replicas": {},
+                "f:selector": {},
+                "f:strategy": {
+                    "f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}},
+                    "f:type": {}
+                },
+                "f:template": {
+                    "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                    "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {
+                        ".": {}, "f:image": {}, "f:name": {}
+                    }}}
+                }
+            }
+        })
+    );
+}
+
+#[test]
+fn repeated_keys_in_a_live_list_are_kept() {
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                     "spec": {"containers": [{"name": "a", "image": "1"}, {"name": "a", "image": "2"}]}});
+    let live = record_update("v1", "Pod", None, &pod, "creator", T1);
+    let config = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                        "spec": {"containers": [{"name": "b", "image": "3"}]}});
+    let applied = apply("v1", "Pod", Some(&live), &config, "mgr", false, T2).unwrap();
+    assert_eq!(
+        applied["spec"]["containers"],
+        json!([{"name": "a", "image": "1"}, {"name": "a", "image": "2"}, {"name": "b", "image": "3"}])
+    );
+}

@@ -615,3 +615,34 @@ fn atomic_map_marker_is_ssa_only() {
     .unwrap();
     assert_eq!(patched["spec"]["nodeSelector"], json!({"a": "1", "b": "2"}));
 }
+
+#[test]
+fn kubectl_apply_removing_a_container_and_an_env_var() {
+    // What `kubectl apply` computes when the manifest drops the sidecar and the LOG variable.
+    let patched = patch_deployment(
+        r#"{"spec":{"template":{"spec":{
+            "$setElementOrder/containers":[{"name":"app"}],
+            "containers":[{"$setElementOrder/env":[{"name":"MODE"}],"env":[{"$patch":"delete","name":"LOG"}],"name":"app"},
+                          {"$patch":"delete","name":"sidecar"}]}}}}"#,
+    );
+    let containers = patched["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(
+        containers[0]["env"],
+        json!([{"name": "MODE", "value": "prod"}])
+    );
+
+    // Reordering only.
+    let patched = patch_deployment(
+        r#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"sidecar"},{"name":"app"}]}}}}"#,
+    );
+    let names: Vec<&Value> = patched["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(names, [&json!("sidecar"), &json!("app")]);
+}

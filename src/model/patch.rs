@@ -61,15 +61,19 @@
 //! - In a live list with a key repeated (which only a non-apply write can create), the repeats
 //!   are kept as they are but neither merged nor tracked (upstream tracks them atomically).
 //! - Update managers are not capped (upstream merges the oldest beyond ten into
-//!   `ancient-changes`), and the time of an apply entry is updated when the object changes.
-//! - A no-op apply returns the object unchanged apart from managedFields; it is the API layer's
-//!   business not to bump the resourceVersion then.
+//!   `ancient-changes`).
+//! - No subresource other than `status` is modelled: upstream records writes to `/scale` as
+//!   ownership of `.spec.replicas` by a `scale` subresource manager; here the API layer records
+//!   them with [`record_update`] on the main object.
+//! - A no-op apply returns the object unchanged apart from managedFields (the applier's entry
+//!   keeps its time, as upstream); it is the API layer's business not to bump the
+//!   resourceVersion then.
 
 mod apply;
 mod fieldpath;
 mod json_patch;
 mod merge_patch;
-pub(crate) mod schema;
+mod schema;
 mod strategic;
 mod value;
 

@@ -11,6 +11,7 @@ pub mod image_map;
 pub mod lease;
 pub mod manifest;
 pub mod namespace;
+pub mod patch;
 pub mod pod;
 pub mod quantity;
 pub mod selector;

@@ -42,6 +42,8 @@ pub enum Error {
     Changed { name: String },
     #[error("cannot open the state database")]
     Store(#[source] store::sqlite::Error),
+    #[error("cannot start the API server")]
+    Api(#[source] crate::api::Error),
 }
 
 /// What `apply` did to one object.
@@ -63,6 +65,8 @@ pub struct DaemonConfig {
     pub node: NodeConfig,
     pub cgroups: CgroupMode,
     pub log_rotation: Rotation,
+    /// The API's port on 127.0.0.1 (0: any free port); None: no API.
+    pub api_port: Option<u16>,
 }
 
 /// A running node.
@@ -74,6 +78,10 @@ pub struct Daemon {
     node_task: Option<JoinHandle<()>>,
     /// The node, until `run` starts it.
     pending: Option<(NodeConfig, watch::Receiver<ShutdownLevel>)>,
+    /// The API server, once `run` started it.
+    pub api: Option<crate::api::ApiServer>,
+    api_port: Option<u16>,
+    data_dir: PathBuf,
     /// Held for the node's lifetime; the lock is released when it is dropped.
     _lock: File,
 }
@@ -106,16 +114,34 @@ impl Daemon {
             shutdown: ShutdownHandle(Arc::new(shutdown)),
             node_task: None,
             pending: Some((config.node, shutdown_rx)),
+            api: None,
+            api_port: config.api_port,
+            data_dir: config.data_dir.clone(),
             _lock: lock,
         })
     }
 
-    /// Starts the node: pod workers for every pod in the store.
-    pub fn run(&mut self) {
+    /// Starts the node (pod workers for every pod in the store) and the API.
+    pub async fn run(&mut self) -> Result<(), Error> {
         if let Some((node_config, shutdown_rx)) = self.pending.take() {
             let node = Node::new(node_config, self.store.clone(), self.runtime.clone());
             self.node_task = Some(tokio::spawn(node.run(shutdown_rx)));
         }
+        if let Some(port) = self.api_port.take() {
+            let api = crate::api::ApiServer::start(
+                crate::api::ApiConfig {
+                    address: std::net::Ipv4Addr::LOCALHOST.into(),
+                    port,
+                    data_dir: self.data_dir.clone(),
+                    node_name: self.node_name.clone(),
+                },
+                self.store.clone(),
+            )
+            .await
+            .map_err(Error::Api)?;
+            self.api = Some(api);
+        }
+        Ok(())
     }
 
     /// Creates decoded objects in the store, in order, through the same store path as the
@@ -217,6 +243,10 @@ impl Daemon {
             tracing::error!(%error, "the node task failed");
         }
         self.runtime.shutdown().await;
+        // The API serves until every pod is gone (deletes wait for that), then stops.
+        if let Some(api) = self.api {
+            api.stop().await;
+        }
         self.store.close();
     }
 }

@@ -10,9 +10,11 @@
 //! - [`probe`]: running one probe (exec, httpGet, tcpSocket, gRPC); workers live in `node`.
 //! - [`httpget`]: the HTTP GET client shared by hooks and (later) probes.
 //! - [`grpcprobe`]: the gRPC health probe client (`grpc.health.v1.Health/Check` over h2c).
+//! - [`api`]: the Kubernetes API server (HTTPS, token, discovery, CRUD, watch, logs).
 //! - [`cli`]: command-line parsing and the `check` and `up` commands.
 //! - [`daemon`]: wiring of a node for `up`.
 
+pub mod api;
 pub mod cli;
 pub mod daemon;
 pub mod grpcprobe;

@@ -71,6 +71,10 @@ pub struct UpArgs {
     /// The node's name (`spec.nodeName`). Default: the host name.
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
+    /// The API's port on 127.0.0.1 (0 picks a free port; the kubeconfig in the data dir says
+    /// which).
+    #[arg(long, value_name = "PORT", default_value_t = 6443)]
+    pub api_port: u16,
     /// The node's address (`status.hostIP`).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub node_address: std::net::Ipv4Addr,

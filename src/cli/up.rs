@@ -112,6 +112,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             max_bytes: log_max_bytes.expect("checked above"),
             max_files: args.container_log_max_files as usize,
         },
+        api_port: Some(args.api_port),
     };
     let color = match args.color {
         ColorArg::Always => true,
@@ -165,7 +166,14 @@ async fn serve(
             daemon.shutdown(1);
         }
     }
-    daemon.run();
+    daemon.run().await.map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    if let Some(api) = &daemon.api {
+        printer.note(&format!(
+            "API at {}; kubectl --kubeconfig {}",
+            api.url,
+            api.kubeconfig.display()
+        ));
+    }
     let store = daemon.store.clone();
     let shutdown = daemon.shutdown_handle();
     let mut done = std::pin::pin!(daemon.wait());

@@ -169,14 +169,21 @@ impl Runtime {
                 Err(why) => (None, Some(why)),
             },
         };
+        // Processes an earlier run of this node left (it was killed): stop them with the
+        // kubelet's orphan grace (1 s, floored at 2 s like every stop), then SIGKILL; the
+        // node starts their pods again.
+        let stale = match &cgroups {
+            Some(cg) => cg.stale_processes(),
+            None => tree::node_processes(&config.node_id),
+        };
+        if !stale.is_empty() {
+            tracing::warn!(
+                n = stale.len(),
+                "stopping processes left by an earlier run of this node"
+            );
+            stop_stale(&stale, std::time::Duration::from_secs(2));
+        }
         if let Some(cg) = &cgroups {
-            let stale = cg.stale_processes();
-            if !stale.is_empty() {
-                tracing::warn!(
-                    n = stale.len(),
-                    "killing processes left by an earlier run of this node"
-                );
-            }
             cg.kill_all_and_clean();
         } else if let Err(error) =
             rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
@@ -254,7 +261,10 @@ impl Runtime {
                 container: req.container.clone(),
                 source,
             })?;
-        let marker = format!("{}/{}/{}", req.pod_uid, req.container, req.restart_count);
+        let marker = format!(
+            "{}/{}/{}/{}",
+            self.config.node_id, req.pod_uid, req.container, req.restart_count
+        );
         let mut process = req.process.clone();
         if cgroup.is_none() {
             process
@@ -605,6 +615,28 @@ fn exec_error(spec: &ProcessSpec, e: io::Error) -> io::Error {
         _ => format!("exec: \"{program}\": {e}"),
     };
     io::Error::new(e.kind(), message)
+}
+
+/// SIGTERM to every stale process, SIGKILL to those alive after `grace`.
+fn stop_stale(pids: &[i32], grace: Duration) {
+    let send = |sig| {
+        for pid in pids {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pid) {
+                // Why ignored: a process may exit between the scan and the signal.
+                let _ = rustix::process::kill_process(pid, sig);
+            }
+        }
+    };
+    send(rustix::process::Signal::TERM);
+    let deadline = Instant::now() + grace;
+    let alive = || {
+        pids.iter()
+            .any(|p| tree::stat(*p).is_some_and(|s| s.state != 'Z'))
+    };
+    while alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(rustix::process::Signal::KILL);
 }
 
 /// Fallback mode: reaps re-parented orphans on every SIGCHLD until `stop`.

@@ -98,6 +98,23 @@ pub fn container_processes(main_pid: i32, marker: &str) -> Vec<i32> {
     v
 }
 
+/// Every live process whose marker says it belongs to node `node_id` (fallback mode's
+/// equivalent of the node's cgroup), for cleaning up after a node that was killed.
+pub fn node_processes(node_id: &str) -> Vec<i32> {
+    let prefix = format!("{MARKER_VAR}={node_id}/");
+    all_processes()
+        .into_iter()
+        .filter(|p| p.state != 'Z')
+        .filter(|p| {
+            fs::read(format!("/proc/{}/environ", p.pid)).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|kv| kv.starts_with(prefix.as_bytes()))
+            })
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
 /// SIGKILLs every process of the container. Returns how many were signalled.
 pub fn kill_container_processes(main_pid: i32, marker: &str) -> usize {
     let pids = container_processes(main_pid, marker);

@@ -195,7 +195,14 @@ impl Up {
             .args(args)
             .arg("--data-dir")
             .arg(dir.join("data"))
-            .args(["--pod-cidr", &test_cidr(), "--color", "never"])
+            .args([
+                "--pod-cidr",
+                &test_cidr(),
+                "--color",
+                "never",
+                "--api-port",
+                "0",
+            ])
             .current_dir(repo())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

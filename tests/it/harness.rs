@@ -35,6 +35,8 @@ pub struct TestNode {
 
 /// Options of a test node.
 pub struct NodeOptions {
+    /// Start the API (on a free port) too.
+    pub api: bool,
     pub cgroups: CgroupMode,
     pub max_backoff: Duration,
     pub image_map: Option<ImageMap>,
@@ -43,6 +45,7 @@ pub struct NodeOptions {
 impl Default for NodeOptions {
     fn default() -> Self {
         NodeOptions {
+            api: false,
             cgroups: CgroupMode::Auto,
             max_backoff: Duration::from_secs(300),
             image_map: None,
@@ -80,9 +83,10 @@ impl TestNode {
             },
             cgroups: options.cgroups,
             log_rotation: Rotation::default(),
+            api_port: options.api.then_some(0),
         })
         .unwrap();
-        daemon.run();
+        daemon.run().await.unwrap();
         TestNode {
             store: daemon.store.clone(),
             daemon: Some(daemon),

@@ -465,7 +465,9 @@ spec:
             .and_then(|cs| cs[0].state.as_ref())
             .and_then(|s| s.waiting.as_ref())
             && w.reason.as_deref() == Some("CrashLoopBackOff")
+            && waiting.borrow().is_none()
         {
+            // The first one: by the time 4 starts are seen the next back-off (40 s) may show.
             *waiting.borrow_mut() = w.message.clone();
         }
         restarts(p) >= 3

@@ -4,6 +4,7 @@
 //! (up). `anyhow` is allowed here and in `main`, nowhere else.
 
 mod check;
+pub mod client;
 mod output;
 mod up;
 

@@ -40,6 +40,12 @@ pub enum Error {
         "pod {name:?} already exists with a different spec, and pod specs cannot change while it runs; delete it first"
     )]
     Changed { name: String },
+    #[error("cannot create {kind} {name:?}: namespaces {namespace:?} not found")]
+    NamespaceNotFound {
+        kind: &'static str,
+        name: String,
+        namespace: String,
+    },
     #[error("cannot open the state database")]
     Store(#[source] store::sqlite::Error),
     #[error("cannot start the API server")]
@@ -148,39 +154,90 @@ impl Daemon {
     /// API. An existing pod with the same spec is left alone; one with a different spec is
     /// replaced if the node has not started yet (its processes are gone), else refused.
     pub fn apply(&self, objects: impl IntoIterator<Item = Object>) -> Result<Vec<Applied>, Error> {
-        let mut done = Vec::new();
-        for object in objects {
-            match object {
+        let objects: Vec<Object> = objects.into_iter().collect();
+        self.check_apply(&objects)?;
+        // Namespaces first, so objects in a namespace of the same batch find it; the answers
+        // stay in the order of `objects`.
+        let mut order: Vec<(usize, Object)> = objects.into_iter().enumerate().collect();
+        order.sort_by_key(|(_, o)| !matches!(o, Object::Namespace(_)));
+        let mut done: Vec<(usize, Applied)> = Vec::new();
+        for (index, object) in order {
+            let applied = match object {
                 Object::Pod(pod) => {
                     let name = pod.metadata.name.clone().unwrap_or_default();
                     let key = store::ObjectKey::of_pod(&pod);
                     if let Some(existing) = self.store.get_pod(&key) {
-                        let mut wanted = pod.spec.clone();
-                        if let Some(spec) = wanted.as_mut() {
-                            spec.node_name =
-                                spec.node_name.clone().or(Some(self.node_name.clone()));
+                        if self.pod_unchanged(&existing, &pod) {
+                            Applied::Unchanged(name)
+                        } else {
+                            let uid = existing.metadata.uid.clone().unwrap_or_default();
+                            // Why ignored: it was just read; only a concurrent removal can fail.
+                            let _ = self.store.remove_pod(&key, &uid);
+                            self.create_pod(*pod, &name)?;
+                            Applied::Replaced(name)
                         }
-                        if existing.spec == wanted {
-                            done.push(Applied::Unchanged(name));
-                            continue;
-                        }
-                        if self.node_task.is_some() {
-                            return Err(Error::Changed { name });
-                        }
-                        let uid = existing.metadata.uid.clone().unwrap_or_default();
-                        // Why ignored: it was just read; only a concurrent removal can fail.
-                        let _ = self.store.remove_pod(&key, &uid);
+                    } else {
                         self.create_pod(*pod, &name)?;
-                        done.push(Applied::Replaced(name));
-                        continue;
+                        Applied::Created(name)
                     }
-                    self.create_pod(*pod, &name)?;
-                    done.push(Applied::Created(name));
                 }
-                other => done.push(self.apply_object(&other)?),
+                other => self.apply_object(&other)?,
+            };
+            done.push((index, applied));
+        }
+        done.sort_by_key(|(index, _)| *index);
+        Ok(done.into_iter().map(|(_, applied)| applied).collect())
+    }
+
+    /// Refuses the whole batch before anything is written: an object in a namespace that
+    /// neither exists nor is in the batch, or a changed pod while the node runs.
+    fn check_apply(&self, objects: &[Object]) -> Result<(), Error> {
+        let batch_namespaces: Vec<&str> = objects
+            .iter()
+            .filter(|o| matches!(o, Object::Namespace(_)))
+            .filter_map(|o| o.metadata().name.as_deref())
+            .collect();
+        for object in objects {
+            let meta = object.metadata();
+            let name = meta.name.clone().unwrap_or_default();
+            if let Some(namespace) = meta.namespace.as_deref()
+                && !matches!(object, Object::Namespace(_))
+                && !batch_namespaces.contains(&namespace)
+                && self
+                    .store
+                    .get(&store::resources::NAMESPACES, "", namespace)
+                    .is_none()
+            {
+                let kind = store::resources::by_kind(object.api_version(), object.kind())
+                    .map_or("object", |r| r.singular);
+                return Err(Error::NamespaceNotFound {
+                    kind,
+                    name,
+                    namespace: namespace.to_owned(),
+                });
+            }
+            if let Object::Pod(pod) = object
+                && self.node_task.is_some()
+                && let Some(existing) = self.store.get_pod(&store::ObjectKey::of_pod(pod))
+                && !self.pod_unchanged(&existing, pod)
+            {
+                return Err(Error::Changed { name });
             }
         }
-        Ok(done)
+        Ok(())
+    }
+
+    /// Whether a stored pod already has the manifest's spec (bound to this node).
+    fn pod_unchanged(
+        &self,
+        existing: &k8s_openapi::api::core::v1::Pod,
+        pod: &k8s_openapi::api::core::v1::Pod,
+    ) -> bool {
+        let mut wanted = pod.spec.clone();
+        if let Some(spec) = wanted.as_mut() {
+            spec.node_name = spec.node_name.clone().or(Some(self.node_name.clone()));
+        }
+        existing.spec == wanted
     }
 
     /// Creates a ConfigMap, Secret or Namespace; one that exists is updated (`Unchanged` when

@@ -84,7 +84,8 @@ impl Client {
             .with_context(|| format!("context {current:?} not found in {}", path.display()))?;
         let cluster_name = context["context"]["cluster"].as_str().unwrap_or_default();
         let user_name = context["context"]["user"].as_str().unwrap_or_default();
-        let cluster = find("clusters", cluster_name).context("the kubeconfig has no such cluster")?;
+        let cluster =
+            find("clusters", cluster_name).context("the kubeconfig has no such cluster")?;
         let user = find("users", user_name).context("the kubeconfig has no such user")?;
         let server = cluster["cluster"]["server"].as_str().unwrap_or_default();
         let rest = server
@@ -113,7 +114,10 @@ impl Client {
         Ok(Client {
             host: host.to_owned(),
             port: port.parse().context("invalid port in the server URL")?,
-            token: user["user"]["token"].as_str().unwrap_or_default().to_owned(),
+            token: user["user"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             namespace: context["context"]["namespace"]
                 .as_str()
@@ -132,9 +136,15 @@ impl Client {
     ) -> anyhow::Result<hyper::Response<hyper::body::Incoming>> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .with_context(|| format!("cannot connect to the node at {}:{}", self.host, self.port))?;
+            .with_context(|| {
+                format!("cannot connect to the node at {}:{}", self.host, self.port)
+            })?;
         let name = ServerName::try_from(self.host.clone()).context("invalid server name")?;
-        let tls = self.tls.connect(name, tcp).await.context("TLS handshake failed")?;
+        let tls = self
+            .tls
+            .connect(name, tcp)
+            .await
+            .context("TLS handshake failed")?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             // Why ignored: a broken connection shows up as an error on the request.
@@ -146,7 +156,10 @@ impl Client {
             .header("host", format!("{}:{}", self.host, self.port))
             .header("authorization", format!("Bearer {}", self.token))
             .header("accept", accept)
-            .header("user-agent", concat!("podvisor/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("podvisor/", env!("CARGO_PKG_VERSION")),
+            );
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
@@ -229,7 +242,9 @@ pub fn encode(value: &str) -> String {
     let mut out = String::new();
     for b in value.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

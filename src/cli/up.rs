@@ -148,6 +148,7 @@ async fn serve(
     let mut logs = daemon.runtime.subscribe_logs();
     // `apply` answers one `Applied` per object, in order.
     let kinds: Vec<String> = objects.iter().map(|o| o.kind().to_lowercase()).collect();
+    let mut apply_failed = false;
     match daemon.apply(objects) {
         Ok(applied) => {
             for (a, kind) in applied.into_iter().zip(&kinds) {
@@ -163,6 +164,7 @@ async fn serve(
         }
         Err(e) => {
             printer.note(&format!("error: {}", chain(&e)));
+            apply_failed = true;
             daemon.shutdown(1);
         }
     }
@@ -203,7 +205,11 @@ async fn serve(
         printer.log(&l);
     }
     printer.note("node stopped; no process of any pod is left");
-    Ok(ExitCode::SUCCESS)
+    Ok(if apply_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// First signal: terminate every pod in order; second: grace 1 s.

@@ -6,15 +6,21 @@
 //! the container's, the working directory, the user, the stop signal and the memory limit.
 //! An error here is the kubelet's `CreateContainerConfigError`.
 
+use std::collections::BTreeMap;
+
+use base64::Engine;
 use k8s_openapi::api::core::v1::{Container, Pod};
+use serde_json::Value;
 
 use super::NodeContext;
-use crate::model::env::{EnvContext, NoEnvSources, container_env};
+use crate::model::env::{EnvContext, EnvSourceLookup, container_env};
 use crate::model::expansion::expand_command_and_args;
 use crate::model::image_map;
 use crate::model::quantity::Quantity;
 use crate::runtime::process::ProcessSpec;
 use crate::runtime::signals::parse_signal;
+use crate::store::resources::{CONFIG_MAPS, SECRETS};
+use crate::store::{Backend, Store};
 
 /// The default `PATH` of a container when podvisor itself has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -33,6 +39,35 @@ pub struct Launch {
     pub warnings: Vec<String>,
 }
 
+/// ConfigMaps and Secrets as the kubelet reads them when it starts a container: the objects
+/// in the store at that moment (a later change reaches the next start, as upstream).
+struct StoreEnvSources<'a>(&'a Store);
+
+impl EnvSourceLookup for StoreEnvSources<'_> {
+    fn config_map(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        let object = self.0.get(&CONFIG_MAPS, namespace, name)?;
+        Some(string_map(&object["data"], |s| Some(s.to_owned())))
+    }
+
+    /// Secret `data` is base64 in the object; the environment gets the bytes (invalid UTF-8
+    /// is replaced, where Go passes the raw bytes).
+    fn secret(&self, namespace: &str, name: &str) -> Option<BTreeMap<String, String>> {
+        let object = self.0.get(&SECRETS, namespace, name)?;
+        Some(string_map(&object["data"], |s| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }))
+    }
+}
+
+fn string_map(data: &Value, decode: impl Fn(&str) -> Option<String>) -> BTreeMap<String, String> {
+    data.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, value)| Some((key.clone(), decode(value.as_str()?)?)))
+        .collect()
+}
+
 /// Resolves what `container` of `pod` runs. `Err` is a `CreateContainerConfigError` message.
 pub fn resolve(
     ctx: &NodeContext,
@@ -46,7 +81,8 @@ pub fn resolve(
         node_allocatable: ctx.config.allocatable,
         service_env: Vec::new(),
     };
-    let env = container_env(pod, container, &env_ctx, &NoEnvSources).map_err(|e| e.to_string())?;
+    let sources = StoreEnvSources(&ctx.store);
+    let env = container_env(pod, container, &env_ctx, &sources).map_err(|e| e.to_string())?;
     let (command, args) = expand_command_and_args(container, &env);
     let mut expanded = container.clone();
     if container.command.is_some() {

@@ -181,6 +181,64 @@ fn up_refuses_bad_input_before_starting() {
     assert!(!data.exists(), "no data dir was created");
 }
 
+/// An object in a namespace that neither exists nor comes in the same manifests is refused
+/// (kubectl: `namespaces "shop" not found`) and nothing of the batch is stored; with the
+/// Namespace in the batch, in any order, it runs.
+#[test]
+fn up_refuses_objects_in_a_missing_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers:\n  - {name: app, image: busybox, command: [sleep, '600']}\n",
+    )
+    .unwrap();
+    let out = Command::new(PODVISOR)
+        .args([
+            "up",
+            "--api-port",
+            "0",
+            "--color",
+            "never",
+            "--pod-cidr",
+            &test_cidr(),
+        ])
+        .arg("-f")
+        .arg(&pod)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(r#"error: cannot create configmap "cfg": namespaces "shop" not found"#),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Started"), "{stdout}");
+
+    let namespace = dir.path().join("ns.yaml");
+    std::fs::write(
+        &namespace,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+    )
+    .unwrap();
+    let mut up = Up::start(
+        &[
+            "-f",
+            &pod.to_string_lossy(),
+            "-f",
+            &namespace.to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    up.wait_line("shop/web/app = Running", Duration::from_secs(20));
+    up.signal(rustix::process::Signal::INT);
+    let (code, lines) = up.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+}
+
 /// Runs `podvisor up` with piped output; lines arrive on a channel.
 struct Up {
     child: Child,

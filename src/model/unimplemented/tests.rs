@@ -125,6 +125,7 @@ fn partially_implemented_objects_report_only_the_rest() {
             "securityContext": {"runAsUser": 1, "fsGroup": 2, "runAsNonRoot": true},
             "containers": [{
                 "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                "volumeMounts": [{"name": "v", "mountPath": "/v"}],
                 "ports": [{"containerPort": 80, "hostPort": 8080, "hostIP": "0.0.0.0"}],
                 "lifecycle": {"preStop": {"exec": {"command": ["x"]}, "grpc": {"port": 1}}},
                 "securityContext": {"privileged": false, "runAsUser": 1}
@@ -136,11 +137,11 @@ fn partially_implemented_objects_report_only_the_rest() {
         [
             "metadata.finalizers",
             "metadata.ownerReferences",
-            "spec.containers[0].env[0].valueFrom.secretKeyRef",
             "spec.containers[0].lifecycle.preStop.grpc",
             "spec.containers[0].ports[0].hostIP",
             "spec.containers[0].ports[0].hostPort",
             "spec.containers[0].securityContext.privileged",
+            "spec.containers[0].volumeMounts",
             "spec.securityContext.fsGroup",
             "spec.securityContext.runAsNonRoot"
         ]

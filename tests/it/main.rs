@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod crash;
 mod harness;
 mod hooks;
 mod init;

@@ -177,23 +177,31 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         if dry_run {
             query.push_str("&dryRun=All");
         }
-        let reply = session
-            .client
-            .call(
-                "PATCH",
-                &format!("{path}{query}"),
-                Some("application/apply-patch+yaml"),
-                JSON,
-                p.body.to_string().into_bytes(),
-            )
-            .await?;
+        // A 409 without field-manager conflicts is an optimistic-concurrency race with the
+        // node's own status writes; the API server should retry it itself (it does upstream),
+        // so apply retries a few times, as client-go's RetryOnConflict.
+        let mut attempts = 0;
+        let reply = loop {
+            let reply = session
+                .client
+                .call(
+                    "PATCH",
+                    &format!("{path}{query}"),
+                    Some("application/apply-patch+yaml"),
+                    JSON,
+                    p.body.to_string().into_bytes(),
+                )
+                .await?;
+            attempts += 1;
+            if reply.status == 409 && attempts < 5 && !field_manager_conflict(&reply) {
+                continue;
+            }
+            break reply;
+        };
         if !reply.ok() {
             let error = reply.server_error(Some(("serverside-apply", &p.source)));
             report(&error);
-            if error
-                .downcast_ref::<client::ServerError>()
-                .is_some_and(|e| e.reason == "Conflict")
-            {
+            if field_manager_conflict(&reply) {
                 eprintln!("{CONFLICT_HELP}");
             }
             failed = true;
@@ -207,17 +215,29 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             Some(_) => "configured",
         };
         let suffix = if dry_run { " (server dry run)" } else { "" };
-        println!(
-            "{}/{} {operation}{suffix}",
+        super::print::out(&format!(
+            "{}/{} {operation}{suffix}\n",
             p.resource.kind_prefix(),
             p.name
-        );
+        ));
     }
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether a reply is a server-side apply conflict between field managers.
+fn field_manager_conflict(reply: &client::Reply) -> bool {
+    reply.status == 409
+        && reply.json().is_ok_and(|v| {
+            v["details"]["causes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["reason"] == "FieldManagerConflict")
+        })
 }
 
 /// Whether an apply changed nothing: the same resourceVersion, or, for a dry run (which

@@ -108,7 +108,7 @@ pub async fn run(mut args: DeleteArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     let targets = targets(&session, &discovery, &args).await?;
     if targets.is_empty() {
-        println!("No resources found");
+        super::print::out("No resources found\n");
         return Ok(ExitCode::SUCCESS);
     }
     let mut deleted: Vec<(Target, String)> = Vec::new();
@@ -148,11 +148,11 @@ pub async fn run(mut args: DeleteArgs) -> anyhow::Result<ExitCode> {
             .to_owned();
         let kind = target.resource.kind_prefix();
         if args.output.is_some() {
-            println!("{kind}/{}", target.name);
+            super::print::out(&format!("{kind}/{}\n", target.name));
         } else if args.grace_period == 0 {
-            println!("{kind} \"{}\" force deleted", target.name);
+            super::print::out(&format!("{kind} \"{}\" force deleted\n", target.name));
         } else {
-            println!("{kind} \"{}\" deleted", target.name);
+            super::print::out(&format!("{kind} \"{}\" deleted\n", target.name));
         }
         deleted.push((target, uid));
     }

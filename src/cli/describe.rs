@@ -111,10 +111,10 @@ pub async fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
         };
         let text = describe(r, object, events.as_deref(), Timestamp::now());
         if first {
-            print!("{text}");
+            super::print::out(&text);
             first = false;
         } else {
-            print!("\n\n{text}");
+            super::print::out(&format!("\n\n{text}"));
         }
     }
     Ok(if failed {

@@ -95,8 +95,8 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
                 return Ok(true);
             }
             match args.output.as_deref() {
-                Some("json") => print!("{}", print::to_json(e)),
-                Some(_) => print!("---\n{}", print::to_yaml(e)),
+                Some("json") => print::out(&print::to_json(e)),
+                Some(_) => print::out(&format!("---\n{}", print::to_yaml(e))),
                 None => {
                     if !std::mem::replace(&mut headings, true) {
                         writer.write(&headings_line(args.all_namespaces));
@@ -140,14 +140,11 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
         Some(format) => {
             let list =
                 json!({"apiVersion": "v1", "items": events, "kind": "EventList", "metadata": {}});
-            print!(
-                "{}",
-                if format == "json" {
-                    print::to_json(&list)
-                } else {
-                    print::to_yaml(&list)
-                }
-            );
+            print::out(&if format == "json" {
+                print::to_json(&list)
+            } else {
+                print::to_yaml(&list)
+            });
         }
         None => {
             let now = Timestamp::now();

@@ -222,11 +222,7 @@ fn table_options(args: &GetArgs, r: &ApiResource, with_kind: bool) -> TableOptio
 }
 
 fn emit(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    // Why ignored: a closed stdout (a pipe to `head`) is not this command's error.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    print::out(text);
 }
 
 /// `-o json|yaml|name`: one object when one was named, else a `v1 List`.

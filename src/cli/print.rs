@@ -106,11 +106,7 @@ impl TabWriter {
 
     /// Flushes to stdout.
     pub fn print(&mut self) {
-        let text = self.take();
-        let mut stdout = std::io::stdout().lock();
-        // Why ignored: a closed stdout (a pipe to `head`) is not this command's error.
-        let _ = stdout.write_all(text.as_bytes());
-        let _ = stdout.flush();
+        out(&self.take());
     }
 
     fn format_all(&mut self) {
@@ -167,6 +163,15 @@ impl TabWriter {
             self.out.push('\n');
         }
     }
+}
+
+/// Writes to stdout and flushes; a closed stdout (a pipe to `head`) is not an error of the
+/// command, so it is ignored instead of panicking as `print!` would.
+pub fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // Why ignored: see above.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 /// How `get` prints Tables.

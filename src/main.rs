@@ -12,7 +12,15 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = podvisor::cli::Cli::parse();
+    // Usage errors exit 1, as kubectl's; `--help` and `--version` exit 0.
+    let cli = match podvisor::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Why ignored: nothing is left to report to if stderr is closed.
+            let _ = error.print();
+            return ExitCode::from(u8::from(error.use_stderr()));
+        }
+    };
     match podvisor::cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

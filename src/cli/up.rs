@@ -2,7 +2,6 @@
 //! and on SIGINT/SIGTERM terminate every pod in order before exiting 0.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,7 +87,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
 
     let data_dir = match args.data_dir.clone() {
         Some(d) => d,
-        None => default_data_dir()?,
+        None => super::default_data_dir()?,
     };
     let node_name = match args.node_name.clone() {
         Some(n) => n,
@@ -263,18 +262,6 @@ fn prefix_names(object: &Object) -> Vec<String> {
         }
         Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => Vec::new(),
     }
-}
-
-/// `$PODVISOR_DATA_DIR` is handled by clap; this is the rest of the default.
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if rustix::process::geteuid().is_root() {
-        return Ok(PathBuf::from("/var/lib/podvisor"));
-    }
-    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(xdg).join("podvisor"));
-    }
-    let home = std::env::var_os("HOME").context("no --data-dir, PODVISOR_DATA_DIR or HOME")?;
-    Ok(PathBuf::from(home).join(".local/share/podvisor"))
 }
 
 fn hostname() -> String {

@@ -2,6 +2,7 @@
 //! onto real processes; `harness` runs a node inside the test.
 
 mod cli;
+mod clients;
 mod config;
 mod crash;
 mod harness;

@@ -33,8 +33,12 @@
 //!   (`+listType=map` keys, with key defaults such as `protocol: TCP`; sets; atomic lists;
 //!   atomic structs and maps such as label selectors and `nodeSelector`); the applier then owns
 //!   exactly what it applied (upstream's `ToFieldSet`).
-//! - Fields the applier owned last time and omits now are removed, unless another manager owns
-//!   them; objects and lists emptied that way go too (upstream's prune).
+//! - Fields the applier owned last time and omits now are removed, unless a manager (the
+//!   applier's new configuration included) still owns them or something inside them; objects
+//!   and lists emptied that way go too (upstream's prune, with its add-back steps). So after
+//!   kubectl's client-side to server-side apply migration, where kubectl's Apply entry owns
+//!   `data` and `metadata.annotations` themselves, the next apply keeps both as long as its
+//!   configuration sets something in `data` and `kubectl-last-applied` owns the annotation.
 //! - A change to a field another manager owns is a conflict, unless `force`, which moves the
 //!   ownership; the same value applied by two managers is shared ownership. Conflict messages
 //!   and causes are upstream's.
@@ -49,6 +53,11 @@
 //!   its fields for `before-first-apply`; an apply by `kubectl` may take over, without conflict,
 //!   the fields whose live value is still the one in the client-side apply annotation, and then
 //!   rewrites that annotation to the applied configuration.
+//! - An apply records its time only when it changed the object, as upstream: re-applying the
+//!   same configuration returns the live object exactly (times included), and a new applier
+//!   whose apply changed nothing gets an entry without a time. A no-op apply may still change
+//!   managedFields (a new applier, a smaller set); it is the API layer's business not to bump
+//!   the resourceVersion when the result equals the live object.
 //!
 //! # Server-side apply: approximations and what is missing
 //!
@@ -57,7 +66,13 @@
 //!   the applied configuration against the kind's schema (unknown fields are merged and owned
 //!   like any other), no conversion between API versions (managers' sets are used as recorded).
 //! - An empty object in an applied configuration is owned as a leaf (upstream owns nothing for
-//!   it); `null` fields of an applied configuration are ignored.
+//!   it), but prune, like upstream, never removes an empty object for that ownership alone;
+//!   `null` fields of an applied configuration are ignored.
+//! - Prune treats every object field as upstream treats the fields of structs
+//!   (`EnsureNamedFieldsAreMembers`): a field the applier had something in, and in which nobody
+//!   owns anything now, goes whole, unowned fields inside it included. Upstream does not do so
+//!   for the keys of maps; this differs only for maps of objects, which the kinds podvisor
+//!   serves do not have (custom resources without a schema would).
 //! - In a live list with a key repeated (which only a non-apply write can create), the repeats
 //!   are kept as they are but neither merged nor tracked (upstream tracks them atomically).
 //! - Update managers are not capped (upstream merges the oldest beyond ten into
@@ -65,9 +80,6 @@
 //! - No subresource other than `status` is modelled: upstream records writes to `/scale` as
 //!   ownership of `.spec.replicas` by a `scale` subresource manager; here the API layer records
 //!   them with [`record_update`] on the main object.
-//! - A no-op apply returns the object unchanged apart from managedFields (the applier's entry
-//!   keeps its time, as upstream); it is the API layer's business not to bump the
-//!   resourceVersion then.
 
 mod apply;
 mod fieldpath;

@@ -358,11 +358,7 @@ impl Kind {
     /// with a status subresource; everything but `status` for the status subresource).
     fn filter(&self, set: &mut Set, subresource: &str) {
         for path in STRIPPED {
-            let path: Path = path
-                .iter()
-                .map(|name| PathElement::Field((*name).to_owned()))
-                .collect();
-            set.remove(&path);
+            set.remove(&field_path(path));
         }
         let status = PathElement::Field("status".to_owned());
         if subresource == "status" {
@@ -388,6 +384,14 @@ const STRIPPED: &[&[&str]] = &[
     &["metadata", "managedFields"],
     &["metadata", "resourceVersion"],
 ];
+
+/// The path of nested object fields.
+fn field_path(names: &[&str]) -> Path {
+    names
+        .iter()
+        .map(|name| PathElement::Field((*name).to_owned()))
+        .collect()
+}
 
 /// Applies `applied` (the body of a server-side apply) to `live` (`None` to create) as
 /// `manager`, and returns the object to store, with its `metadata.managedFields` updated.
@@ -452,7 +456,8 @@ pub fn apply(
         });
     }
 
-    let mut applied_set = field_set(&config, &schema.root).map_err(ApplyError::Invalid)?;
+    let config_set = field_set(&config, &schema.root).map_err(ApplyError::Invalid)?;
+    let mut applied_set = config_set.clone();
     schema.filter(&mut applied_set, "");
     let id = FieldManager {
         manager: manager.to_owned(),
@@ -461,7 +466,6 @@ pub fn apply(
         subresource: String::new(),
     };
     let last_set = managers.find(&id).map(|e| e.set.clone());
-    let is_new = last_set.is_none();
     match managers.find_mut(&id) {
         Some(entry) => {
             entry.set = applied_set;
@@ -476,7 +480,16 @@ pub fn apply(
 
     let merged = merge(Some(&live_object), &config, &schema.root);
     let result = match &last_set {
-        Some(last) => prune(merged, last, &managers, &schema.root),
+        Some(last) => {
+            // What prune must keep: what every manager owns, the applier's new configuration
+            // as it is (upstream prunes before stripping the metadata fields nobody owns, so
+            // the configuration's `metadata.name` keeps `metadata`), and those fields anyway.
+            let mut managed = managers.all().union(&config_set);
+            for path in STRIPPED {
+                managed.insert(&field_path(path));
+            }
+            prune(merged, last, &managed, &schema.root)
+        }
         None => merged,
     };
 
@@ -521,9 +534,11 @@ pub fn apply(
             entry.set = entry.set.difference(&changed).difference(&cmp.removed);
         }
     }
-    let changed_object = !json_eq(&live_object, &result);
-    if let Some(entry) = managers.find_mut(&id)
-        && (is_new || changed_object || entry.time.is_none())
+    // Upstream records the time of an apply only when the object changed (its Updater returns
+    // no object for a no-op, and managedFieldsUpdater then leaves the times alone): a no-op
+    // keeps the applier's time, and a new applier whose apply changed nothing has none.
+    if !json_eq(&live_object, &result)
+        && let Some(entry) = managers.find_mut(&id)
     {
         entry.time = Some(now.to_owned());
     }
@@ -1017,22 +1032,86 @@ fn merge_items(live: &[Value], config: &[Value], node: &Node) -> Vec<Value> {
     out
 }
 
-/// Removes from the merged object the fields the applier owned last time and no manager (the
-/// applier's new configuration included) owns now; containers emptied by that go too.
-fn prune(merged: Value, last: &Set, managers: &Managers, root: &Node) -> Value {
-    let owned = managers.all();
-    let mut remove = Set::new();
-    for path in last.paths() {
-        if !owned.has(&path) {
-            remove.insert(&path);
-        }
-    }
-    if remove.is_empty() {
+/// structured-merge-diff's `Updater.prune`: removes from the merged object the fields, list
+/// items and objects that the applier owned last time (`last`), that nobody owns now
+/// (`managed`: every manager's set, the applier's new configuration included) and that are in
+/// the merged object; a field someone still owns keeps every object it is in. Containers
+/// emptied on the way go too.
+///
+/// As upstream, in three steps on field sets where every field with members below it is a
+/// member too ([`Set::with_field_parents`]): remove what `last` has; add back whatever is still
+/// owned (`addBackOwnedItems`); then take back from the merged object only what that removed
+/// and `last` has (`addBackDanglingItems`), so unowned fields stay unless they are inside a
+/// field that goes whole.
+/// Upstream counts struct fields only as such parents, not map keys; here every object field
+/// counts, which differs only where a map holds objects (custom resources without a schema).
+fn prune(merged: Value, last: &Set, managed: &Set, root: &Node) -> Value {
+    if last.is_empty() {
         return merged;
     }
-    let mut merged = merged;
-    remove_paths(&mut merged, &remove, root);
-    merged
+    let last = last.with_field_parents();
+    let managed = managed.with_field_parents();
+    let merged_set = live_field_set(&merged, root).with_field_parents();
+
+    let mut pruned = merged.clone();
+    remove_paths(&mut pruned, &last, root);
+
+    let pruned_set = live_field_set(&pruned, root).with_field_parents();
+    let mut pruned = merged.clone();
+    remove_paths(
+        &mut pruned,
+        &merged_set.difference(&pruned_set.union(&managed)),
+        root,
+    );
+
+    let pruned_set = live_field_set(&pruned, root).with_field_parents();
+    let dangling = merged_set.difference(&pruned_set).intersection(&last);
+    let mut result = merged;
+    remove_paths(&mut result, &dangling, root);
+    result
+}
+
+/// Upstream's `ToFieldSet` of a live object: every leaf, every item of a set or associative
+/// list, every atomic list or object. Unlike [`field_set`] of an applied configuration, empty
+/// objects are not members (as upstream: nothing in them to own), and items without a valid
+/// key or with a repeated key are skipped rather than refused.
+fn live_field_set(value: &Value, root: &Node) -> Set {
+    let mut set = Set::new();
+    collect_live_fields(value, root, &mut Vec::new(), &mut set);
+    set
+}
+
+fn collect_live_fields(value: &Value, node: &Node, path: &mut Path, set: &mut Set) {
+    match value {
+        Value::Object(fields) => {
+            if node.map().1 == SsaMap::Atomic {
+                set.insert(path);
+                return;
+            }
+            for (name, child) in fields {
+                path.push(PathElement::Field(name.clone()));
+                collect_live_fields(child, &node.field(name), path, set);
+                path.pop();
+            }
+        }
+        Value::Array(_) => {
+            let list = node.list().1;
+            if list == SsaList::Atomic {
+                set.insert(path);
+                return;
+            }
+            let item_node = node.item();
+            for (element, item) in keyed_items(Some(value), list) {
+                path.push(element);
+                set.insert(path);
+                if item.is_object() {
+                    collect_live_fields(item, &item_node, path, set);
+                }
+                path.pop();
+            }
+        }
+        _ => set.insert(path),
+    }
 }
 
 /// structured-merge-diff's `RemoveItems`: removes the members of `set` from `value`; objects

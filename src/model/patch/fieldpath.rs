@@ -221,6 +221,22 @@ impl Set {
         Set { members, children }
     }
 
+    /// Upstream's `EnsureNamedFieldsAreMembers`: the set with every field that has members
+    /// below it made a member too. Upstream does this for the fields of structs only, not for
+    /// the keys of maps; podvisor's schemas do not tell structs from maps, so every field counts
+    /// (see `apply::prune` for what that changes).
+    pub(crate) fn with_field_parents(&self) -> Set {
+        let mut members = self.members.clone();
+        let mut children = BTreeMap::new();
+        for (element, child) in &self.children {
+            if matches!(element, PathElement::Field(_)) {
+                members.insert(element.clone());
+            }
+            children.insert(element.clone(), child.with_field_parents());
+        }
+        Set { members, children }
+    }
+
     /// Every member path, in order (a node before its descendants).
     pub(crate) fn paths(&self) -> Vec<Path> {
         let mut out = Vec::new();

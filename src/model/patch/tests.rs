@@ -1,6 +1,7 @@
 //! Tests of the patch engines, one file per engine, and the helpers they share.
 
 mod apply;
+mod apply_prune;
 mod json_merge;
 mod json_patch;
 mod strategic;

@@ -422,9 +422,9 @@ async fn config_value(env: &Env, name: &str, key: &str) -> Value {
     cm["data"][key].clone()
 }
 
-/// Flow 4: apply, then apply a change. kubectl: client-side apply (create, then change),
-/// and server-side apply (create, then change) of another object; podvisor: apply twice
-/// (created, unchanged), then a change (configured).
+/// Flow 4: apply, then apply a change. kubectl: client-side apply (create, then change), then
+/// server-side apply of a further change to the same object; podvisor: apply twice (created,
+/// unchanged), then a change (configured).
 async fn apply_twice(env: Env) {
     let v1 = env.file("v1.yaml", &settings("settings", "one"));
     let v2 = env.file("v2.yaml", &settings("settings", "two"));
@@ -437,17 +437,32 @@ async fn apply_twice(env: Env) {
             let out = env.ok(&["apply", "-f", v2]).await;
             assert_eq!(out.trim(), "configmap/settings configured");
             assert_eq!(config_value(&env, "settings", "mode").await, "two");
-            // Server-side apply of its own object: a CSA-then-SSA sequence trips a bug of the
-            // node's apply engine (reported separately), so SSA starts from scratch here.
-            let s1 = env.file("s1.yaml", &settings("ssa", "one"));
-            let s2 = env.file("s2.yaml", &settings("ssa", "two"));
+            // Then server-side apply of the same object: kubectl migrates the client-side
+            // apply's ownership (csaupgrade), and the new value and the annotation stay.
+            let v3 = env.file("v3.yaml", &settings("settings", "three"));
             let out = env
-                .ok(&["apply", "--server-side", "-f", s1.to_str().unwrap()])
+                .ok(&["apply", "--server-side", "-f", v3.to_str().unwrap()])
                 .await;
-            assert_eq!(out.trim(), "configmap/ssa serverside-applied");
-            env.ok(&["apply", "--server-side", "-f", s2.to_str().unwrap()])
+            assert_eq!(out.trim(), "configmap/settings serverside-applied");
+            assert_eq!(config_value(&env, "settings", "mode").await, "three");
+            let json = env
+                .ok(&["get", "configmap", "settings", "-o", "json"])
                 .await;
-            assert_eq!(config_value(&env, "ssa", "mode").await, "two");
+            let cm: Value = serde_json::from_str(&json).unwrap();
+            assert!(
+                cm["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+                    .is_string(),
+                "{cm}"
+            );
+            // An identical server-side apply writes nothing.
+            let rv = cm["metadata"]["resourceVersion"].clone();
+            env.ok(&["apply", "--server-side", "-f", v3.to_str().unwrap()])
+                .await;
+            let json = env
+                .ok(&["get", "configmap", "settings", "-o", "json"])
+                .await;
+            let again: Value = serde_json::from_str(&json).unwrap();
+            assert_eq!(again["metadata"]["resourceVersion"], rv);
         }
         Tool::Podvisor => {
             let out = env.ok(&["apply", "-f", v1]).await;

@@ -2631,6 +2631,33 @@ async fn patches_and_server_side_apply() {
         [("bob", &json!({"f:data": {"f:k": {}}}))],
         "alice lost .data.k and with it her entry"
     );
+    // kubectl's move from client-side to server-side apply: it rewrites managedFields so that
+    // its Apply entry owns the maps as a whole, then applies; what it still applies stays.
+    api.create(CONFIGMAPS, &configmap("migrated", json!({"x": "z"})))
+        .await;
+    let managed = json!([{"op": "replace", "path": "/metadata/managedFields", "value": [
+        {"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "time": "2026-01-01T00:00:00Z",
+         "fieldsType": "FieldsV1",
+         "fieldsV1": {"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:x": {}}}}}]}]);
+    api.patch(
+        &format!("{CONFIGMAPS}/migrated"),
+        "application/json-patch+json",
+        &managed.to_string(),
+    )
+    .await
+    .expect(200);
+    let migrated = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrated\n  labels: {x: z}\ndata:\n  k: v\n";
+    let kept = api
+        .patch(
+            &format!("{CONFIGMAPS}/migrated?fieldManager=kubectl"),
+            "application/apply-patch+yaml",
+            migrated,
+        )
+        .await
+        .expect(200);
+    assert_eq!(kept["data"], json!({"k": "v"}));
+    assert_eq!(kept["metadata"]["labels"], json!({"x": "z"}));
+
     // Apply needs a field manager.
     assert_status(
         &api.patch(

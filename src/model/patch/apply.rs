@@ -1018,12 +1018,14 @@ fn merge_items(live: &[Value], config: &[Value], node: &Node) -> Vec<Value> {
 }
 
 /// Removes from the merged object the fields the applier owned last time and no manager (the
-/// applier's new configuration included) owns now; containers emptied by that go too.
+/// applier's new configuration included) owns now; containers emptied by that go too. A map
+/// or list item the applier owned as a whole (`"."`) stays while a manager still owns
+/// something below it, as upstream adds owned items back after removing (`addBackOwnedItems`).
 fn prune(merged: Value, last: &Set, managers: &Managers, root: &Node) -> Value {
     let owned = managers.all();
     let mut remove = Set::new();
     for path in last.paths() {
-        if !owned.has(&path) {
+        if !owned.has(&path) && !owns_below(&owned, &path) {
             remove.insert(&path);
         }
     }
@@ -1033,6 +1035,18 @@ fn prune(merged: Value, last: &Set, managers: &Managers, root: &Node) -> Value {
     let mut merged = merged;
     remove_paths(&mut merged, &remove, root);
     merged
+}
+
+/// Whether `owned` has a member below `path`.
+fn owns_below(owned: &Set, path: &[PathElement]) -> bool {
+    let mut set = owned;
+    for element in path {
+        match set.child(element) {
+            Some(child) => set = child,
+            None => return false,
+        }
+    }
+    !set.is_empty()
 }
 
 /// structured-merge-diff's `RemoveItems`: removes the members of `set` from `value`; objects

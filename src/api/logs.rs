@@ -1,7 +1,11 @@
 //! The pod `log` subresource (kubectl-api.md §8): a container's log file (CRI format) as
 //! plain text, with `container`, `previous`, `tailLines`, `sinceSeconds`, `sinceTime`,
 //! `timestamps`, `limitBytes`, and `follow` (streamed line by line until the container
-//! stops).
+//! stops). Errors are upstream's: `validateContainer` (which container), `ValidatePodLogOptions`
+//! (422 on `PodLogOptions`), and the kubelet's `previous terminated container … not found` and
+//! `… is waiting to start` (400).
+//!
+//! Deviation: a `sinceTime` that does not parse gets Go's wording only approximately.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -18,9 +22,11 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::objects::RequestInfo;
+use super::options;
 use super::query::Target;
 use super::status::ApiError;
 use super::{Ctx, stream};
+use crate::model::field::{FieldError, FieldPath};
 use crate::runtime::logs::pod_log_dir;
 use crate::store::{Backend, resources};
 
@@ -48,29 +54,64 @@ pub async fn get_pod_log(
     let pod: Pod = serde_json::from_value(Value::clone(&value)).unwrap_or_default();
     let q = &request.query;
     let container = container_name(&pod, &name, q.get("container"))?;
-    let previous = q.flag("previous");
+    let previous = options::bool_param(q, "previous")?.unwrap_or(false);
+    let tail_lines = options::int(q, "tailLines")?;
+    let since_seconds = options::int(q, "sinceSeconds")?;
+    let limit_bytes = options::int(q, "limitBytes")?;
+    let since_time = q.get("sinceTime").filter(|t| !t.is_empty());
+    // `ValidatePodLogOptions`: 422 on the PodLogOptions.
+    let mut errors = Vec::new();
+    if let Some(n) = tail_lines.filter(|n| *n < 0) {
+        errors.push(FieldError::invalid(
+            &FieldPath::new("tailLines"),
+            n,
+            "must be greater than or equal to 0",
+        ));
+    }
+    if let Some(n) = limit_bytes.filter(|n| *n < 1) {
+        errors.push(FieldError::invalid(
+            &FieldPath::new("limitBytes"),
+            n,
+            "must be greater than 0",
+        ));
+    }
+    if since_seconds.is_some() && since_time.is_some() {
+        errors.push(FieldError::forbidden(
+            &FieldPath::default(),
+            "at most one of `sinceTime` or `sinceSeconds` may be specified",
+        ));
+    }
+    if let Some(n) = since_seconds.filter(|n| *n < 1) {
+        errors.push(FieldError::invalid(
+            &FieldPath::new("sinceSeconds"),
+            n,
+            "must be greater than 0",
+        ));
+    }
+    if !errors.is_empty() {
+        let mut e = ApiError::invalid(&resources::PODS, &name, &errors);
+        e.message = e.message.replacen("Pod ", "PodLogOptions ", 1);
+        if let Some(d) = e.details.as_mut() {
+            d["kind"] = serde_json::json!("PodLogOptions");
+        }
+        return Err(e);
+    }
     let options = LogOptions {
-        tail_lines: q
-            .int("tailLines")
-            .map_err(ApiError::bad_request)?
-            .map(|n| n.max(0) as usize),
-        since: match (
-            q.int("sinceSeconds").map_err(ApiError::bad_request)?,
-            q.get("sinceTime"),
-        ) {
-            (Some(s), _) => Some(Timestamp::now() - jiff::SignedDuration::from_secs(s.max(0))),
-            (None, Some(t)) if !t.is_empty() => Some(
-                t.parse()
-                    .map_err(|_| ApiError::bad_request(format!("invalid sinceTime {t:?}")))?,
-            ),
+        tail_lines: tail_lines.map(|n| n as usize),
+        since: match (since_seconds, since_time) {
+            (Some(s), _) => Some(Timestamp::now() - jiff::SignedDuration::from_secs(s)),
+            (None, Some(t)) => Some(t.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "parsing time {} as \"2006-01-02T15:04:05Z07:00\": cannot parse {} as \"2006\"",
+                    crate::model::validation::go_quote(t),
+                    crate::model::validation::go_quote(t)
+                ))
+            })?),
             _ => None,
         },
-        timestamps: q.flag("timestamps"),
-        limit_bytes: q
-            .int("limitBytes")
-            .map_err(ApiError::bad_request)?
-            .map(|n| n.max(0) as usize),
-        follow: q.flag("follow") && !previous,
+        timestamps: options::bool_param(q, "timestamps")?.unwrap_or(false),
+        limit_bytes: limit_bytes.map(|n| n as usize),
+        follow: options::bool_param(q, "follow")?.unwrap_or(false) && !previous,
     };
     let status = pod.status.as_ref();
     let cs = status
@@ -237,48 +278,38 @@ fn instance_running(ctx: &Ctx, namespace: &str, name: &str, container: &str, res
         })
 }
 
-/// The container to read: the `container` parameter, or the only one, or the
-/// `kubectl.kubernetes.io/default-container` annotation (upstream's rules and messages).
+/// The container to read: the `container` parameter, or the only one (upstream's
+/// `validateContainer` and its messages; the `default-container` annotation is kubectl's,
+/// not the server's).
 fn container_name(pod: &Pod, pod_name: &str, requested: Option<&str>) -> Result<String, ApiError> {
     let spec = pod.spec.clone().unwrap_or_default();
-    let regular: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
-    let init: Vec<String> = spec
+    // `VisitContainers` order: init containers, containers, ephemeral containers.
+    let all: Vec<String> = spec
         .init_containers
         .iter()
         .flatten()
+        .chain(spec.containers.iter())
         .map(|c| c.name.clone())
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.name.clone()),
+        )
         .collect();
     match requested.filter(|c| !c.is_empty()) {
-        Some(c) if regular.iter().chain(init.iter()).any(|n| n == c) => Ok(c.to_owned()),
-        Some(c) => {
-            let mut message = format!("container {c} is not valid for pod {pod_name}");
-            if regular.len() > 1 || !init.is_empty() {
-                message = format!("{message}: choose one of: [{}]", regular.join(" "));
-            }
-            Err(ApiError::bad_request(message))
-        }
-        None if regular.len() == 1 => Ok(regular[0].clone()),
-        None => {
-            if let Some(default) = pod
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("kubectl.kubernetes.io/default-container"))
-            {
-                return Ok(default.clone());
-            }
-            let mut message = format!(
-                "a container name must be specified for pod {pod_name}, choose one of: [{}]",
-                regular.join(" ")
-            );
-            if !init.is_empty() {
-                message.push_str(&format!(
-                    " or one of the init containers: [{}]",
-                    init.join(" ")
-                ));
-            }
-            Err(ApiError::bad_request(message))
-        }
+        Some(c) if all.iter().any(|n| n == c) => Ok(c.to_owned()),
+        Some(c) => Err(ApiError::bad_request(format!(
+            "container {c} is not valid for pod {pod_name}"
+        ))),
+        None if spec.containers.len() == 1 => Ok(spec.containers[0].name.clone()),
+        None if spec.containers.is_empty() => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {pod_name}"
+        ))),
+        None => Err(ApiError::bad_request(format!(
+            "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+            all.join(" ")
+        ))),
     }
 }
 

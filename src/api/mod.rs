@@ -2,8 +2,26 @@
 //! a minimal OpenAPI, CRUD with selectors, Tables, watches, graceful pod deletion, patches and
 //! server-side apply, the pod `log` subresource, and Status errors (kubectl-api.md).
 //!
+//! The target is kube-apiserver 1.32 as the real kubectl and client libraries see it: codes,
+//! reasons, messages and `details` are upstream's (the integration tests in `tests/it/api.rs`
+//! pin them), the handlers check in upstream's order, and the registry rules (create, update,
+//! delete, status) are the strategies'. Where upstream has a known bug that clients see (an
+//! unparsable `resourceVersion` is a 500), it is reproduced.
+//!
 //! One handler function per endpoint (`objects`, `watch`, `logs`, `discovery`), one error type
-//! (`status::ApiError`) converted from domain errors in one place each.
+//! (`status::ApiError`) converted from domain errors in one place each; query parameters are
+//! decoded and validated as upstream's options kinds in `options`.
+//!
+//! Deviations from upstream, beyond those listed in `objects`, `watch` and `logs`:
+//! - Authentication is one bearer token; no RBAC. A request without a token may read
+//!   `/version` and the health endpoints only (upstream's anonymous `system:public-info-viewer`)
+//!   and gets 401 elsewhere (upstream: 403 for `system:anonymous`).
+//! - The node is the scheduler: pods are bound (`spec.nodeName`) when created.
+//! - Pods carry `metadata.generation` as from 1.33 (1.32 pods have none).
+//! - `limit`/`continue` are ignored (every list is complete, without `continue`), and a list at
+//!   a `resourceVersion` is served from the current state.
+//! - The kubelet's final delete of a pod removes it without the MODIFIED event upstream's
+//!   grace-0 update writes first (API deletes with grace 0 do write it).
 //!
 //! Must not: see processes or pod workers. It reads and writes the store only, and reads
 //! container log files (the `log` subresource).
@@ -11,6 +29,7 @@
 pub mod discovery;
 mod logs;
 mod objects;
+pub mod options;
 pub mod query;
 pub mod status;
 pub mod tls;
@@ -171,7 +190,14 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
         path.as_str(),
         "/version" | "/healthz" | "/livez" | "/readyz"
     );
-    if !public && !authorized(&parts.headers, &ctx.token) {
+    // A request without credentials is anonymous, which may read the public endpoints only
+    // (upstream's `system:public-info-viewer`); wrong credentials fail authentication, which
+    // comes first, so they are refused everywhere.
+    let allowed = match bearer(&parts.headers) {
+        None => public,
+        Some(token) => token == ctx.token,
+    };
+    if !allowed {
         return ApiError::unauthorized().into_response();
     }
     let result = route(&ctx, &parts.method, &path, &query, &parts.headers, body).await;
@@ -184,12 +210,17 @@ async fn handle(State(ctx): State<Arc<Ctx>>, request: Request) -> Response {
     }
 }
 
-fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t.trim() == token)
+/// The credentials of a request: the bearer token, or `Some("")` for any other
+/// `Authorization` header (which cannot authenticate).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map_or("", str::trim),
+    )
 }
 
 async fn route(
@@ -263,10 +294,14 @@ async fn route(
         target.name.is_some(),
         target.subresource.as_deref(),
     ) {
-        (Method::GET, false, None) if query.flag("watch") => {
-            watch::watch_objects(ctx, &target, &request).await
+        (Method::GET, false, None) => {
+            let options = options::ListOptions::parse(query)?;
+            if options.watch {
+                watch::watch_objects(ctx, &target, &request, &options).await
+            } else {
+                objects::list_objects(ctx, &target, &request, &options)
+            }
         }
-        (Method::GET, false, None) => objects::list_objects(ctx, &target, &request),
         (Method::GET, true, Some("log")) if target.resource.plural == "pods" => {
             logs::get_pod_log(ctx, &target, &request).await
         }

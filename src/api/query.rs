@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use crate::store::resources::{self, Resource};
 
-/// The query parameters of a request (last value wins, as Go's `url.Values.Get` takes the
-/// first; kubectl never repeats one).
+/// The query parameters of a request (the first value of a repeated one wins, as Go's
+/// `url.Values.Get`; kubectl never repeats one).
 #[derive(Clone, Debug, Default)]
 pub struct Query(HashMap<String, String>);
 
@@ -21,21 +21,6 @@ impl Query {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
-    }
-
-    /// A boolean parameter: `true` or `1`.
-    pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
-    }
-
-    pub fn int(&self, key: &str) -> Result<Option<i64>, String> {
-        match self.get(key).filter(|v| !v.is_empty()) {
-            None => Ok(None),
-            Some(v) => v
-                .parse()
-                .map(Some)
-                .map_err(|_| format!("invalid value for {key}: {v:?}")),
-        }
     }
 }
 
@@ -186,6 +171,6 @@ mod tests {
     fn query_decoding() {
         let q = Query::parse(Some("labelSelector=app%3Dweb%2Ctier+in+(a)&watch=1"));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
-        assert!(q.flag("watch"));
+        assert_eq!(q.get("watch"), Some("1"));
     }
 }

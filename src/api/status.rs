@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::model::field::FieldError;
+use crate::model::validation::go_quote;
 use crate::store::{self, resources::Resource};
 
 /// An API failure.
@@ -34,12 +35,96 @@ impl ApiError {
         Self::new(400, "BadRequest", message)
     }
 
+    /// A path that serves nothing: upstream's `NewGenericServerResponse(404, …)`, whose empty
+    /// `StatusDetails` still render as `"details": {}`.
     pub fn not_found_path() -> Self {
-        Self::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )
+        ApiError {
+            details: Some(json!({})),
+            ..Self::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        }
+    }
+
+    /// `NewForbidden(resource, name, err)`: `<resource> "<name>" is forbidden: <why>`.
+    pub fn forbidden(resource: &Resource, name: &str, why: &str) -> Self {
+        ApiError {
+            details: Some(details(resource, name)),
+            ..Self::new(
+                403,
+                "Forbidden",
+                format!(
+                    "{} \"{name}\" is forbidden: {why}",
+                    resource.qualified_plural()
+                ),
+            )
+        }
+    }
+
+    /// `NewConflict(resource, name, err)`: `Operation cannot be fulfilled on <resource>
+    /// "<name>": <why>`. `resource` is what upstream passes as the group-resource: the plural,
+    /// or the kind where `rest.BeforeDelete` passes `gvk.Kind` (delete preconditions).
+    pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
+        let qualified = if group.is_empty() {
+            resource.to_owned()
+        } else {
+            format!("{resource}.{group}")
+        };
+        let mut d = json!({"name": name, "kind": resource});
+        if !group.is_empty() {
+            d["group"] = json!(group);
+        }
+        ApiError {
+            details: Some(d),
+            ..Self::new(
+                409,
+                "Conflict",
+                format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
+            )
+        }
+    }
+
+    /// An error upstream returns without a Status of its own (`ErrorToAPIStatus` on a plain
+    /// error): the code, the message, and no reason.
+    pub fn unknown(code: u16, message: impl Into<String>) -> Self {
+        Self::new(code, "", message)
+    }
+
+    /// 422 on an options kind (`CreateOptions`, `ListOptions` …) of `meta.k8s.io`, as the
+    /// handlers' `Validate*Options` answer: `<Kind>.meta.k8s.io "" is invalid: …`.
+    pub fn invalid_options(kind: &str, errors: &[FieldError]) -> Self {
+        let causes: Vec<Value> = errors
+            .iter()
+            .map(|e| json!({"reason": e.kind.cause_reason(), "message": e.body(), "field": e.field.as_str()}))
+            .collect();
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let message = if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
+        ApiError {
+            details: Some(json!({"group": "meta.k8s.io", "kind": kind, "causes": causes})),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{kind}.meta.k8s.io \"\" is invalid: {message}"),
+            )
+        }
+    }
+
+    /// `NewInvalid(schema.GroupKind{}, "", errs)`: the patch handlers' 422 for a patched object
+    /// that does not decode, on the field `patch`.
+    pub fn invalid_patch(patched: &str, why: &str) -> Self {
+        let body = format!("Invalid value: {}: {why}", go_quote(patched));
+        ApiError {
+            details: Some(
+                json!({"causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}]}),
+            ),
+            ..Self::new(422, "Invalid", format!("\"\" is invalid: patch: {body}"))
+        }
     }
 
     pub fn not_found(resource: &Resource, name: &str) -> Self {
@@ -61,12 +146,15 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// `negotiation.NewUnsupportedMediaTypeError(accepted)`: what a request body may be (the
+    /// serializers of built-in types for create and update, the patch types for a patch).
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type:?})"
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
             ),
         )
     }
@@ -115,7 +203,7 @@ impl ApiError {
         }
     }
 
-    /// The Status object.
+    /// The Status object (no `reason` when it is empty, as Go's `omitempty`).
     pub fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
@@ -126,6 +214,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(o) = status.as_object_mut()
+        {
+            o.remove("reason");
+        }
         if let Some(d) = &self.details {
             status["details"] = d.clone();
         }

@@ -107,6 +107,9 @@ pub struct Change {
     pub resource: &'static Resource,
     /// The object after the change (for DELETED: its last state, with the deletion's RV).
     pub object: Arc<Value>,
+    /// The object before the change (None for ADDED), so that a watch with a selector can
+    /// tell an object entering the selection from one leaving it, as the watch cache does.
+    pub previous: Option<Arc<Value>>,
 }
 
 impl Change {
@@ -321,6 +324,7 @@ impl Store {
             meta.insert("resourceVersion".to_owned(), Value::String(rv.to_string()));
         }
         let object = Arc::new(object);
+        let previous = state.objects.get(&k).map(|(_, v)| v.clone());
         match change_type {
             ChangeType::Deleted => {
                 state.objects.remove(&k);
@@ -347,6 +351,7 @@ impl Store {
             resource_version: rv,
             resource,
             object: object.clone(),
+            previous,
         };
         state.history.push_back(change.clone());
         while state.history.len() > self.max_history {
@@ -431,6 +436,22 @@ impl Store {
         grace: Option<i64>,
         uid: Option<&str>,
     ) -> Result<DeleteOutcome, Error> {
+        self.delete_pod_with(key, grace, uid, false)
+    }
+
+    /// `delete_pod_if`, or with `dry_run` what it would do, without writing anything.
+    ///
+    /// A delete that ends with grace 0 first writes the deletion fields and then removes the
+    /// object, so watchers see MODIFIED then DELETED, as upstream's
+    /// `updateForGracefulDeletionAndFinalizers` does; an object already being deleted with
+    /// grace 0 goes without the update.
+    pub fn delete_pod_with(
+        &self,
+        key: &ObjectKey,
+        grace: Option<i64>,
+        uid: Option<&str>,
+        dry_run: bool,
+    ) -> Result<DeleteOutcome, Error> {
         let mut state = self.lock();
         let k = self::key(&resources::PODS, &key.namespace, &key.name);
         let Some((_, current)) = state.objects.get(&k).cloned() else {
@@ -449,32 +470,41 @@ impl Store {
         let now = Timestamp::now();
         // Negative values are treated as 1 (`BeforeDelete`).
         let grace = grace.map(|g| if g < 0 { 1 } else { g });
-        let remove = |s: &mut State| {
-            let removed = self.commit(
-                s,
-                ChangeType::Deleted,
-                &resources::PODS,
-                k.clone(),
-                Value::clone(&current),
-            );
+        // `marked`: the object with the deletion fields to write first, if any.
+        let remove = |s: &mut State, marked: Option<Value>| {
+            let last = match marked {
+                Some(m) if dry_run => m,
+                Some(m) => {
+                    let written =
+                        self.commit(s, ChangeType::Modified, &resources::PODS, k.clone(), m);
+                    Value::clone(&written)
+                }
+                None => Value::clone(&current),
+            };
+            if dry_run {
+                return DeleteOutcome::Removed(Arc::new(to_pod(&last)));
+            }
+            let removed = self.commit(s, ChangeType::Deleted, &resources::PODS, k.clone(), last);
             DeleteOutcome::Removed(Arc::new(to_pod(&removed)))
         };
         if let Some(deletion) = &pod.metadata.deletion_timestamp {
             let old = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
             if old == 0 {
-                return Ok(remove(&mut state));
+                return Ok(remove(&mut state, None));
             }
             let Some(new) = grace.filter(|g| *g < old) else {
                 // Longer, equal or no grace: "graceful deletion pending", nothing changes.
                 return Ok(DeleteOutcome::Terminating(Arc::new(pod)));
             };
-            if new == 0 {
-                return Ok(remove(&mut state));
-            }
             let start = deletion.0 - jiff::SignedDuration::from_secs(old);
-            let deadline = (start + jiff::SignedDuration::from_secs(new)).max(now);
+            let deadline = start + jiff::SignedDuration::from_secs(new);
+            if new == 0 {
+                let marked = with_deletion(&current, deadline, 0, false);
+                return Ok(remove(&mut state, Some(marked)));
+            }
+            let next = with_deletion(&current, deadline.max(now), new, false);
             return Ok(DeleteOutcome::Terminating(
-                self.mark_terminating(&mut state, k, &current, deadline, new),
+                self.write_terminating(&mut state, k, next, dry_run),
             ));
         }
         let spec = pod.spec.as_ref();
@@ -492,31 +522,54 @@ impl Store {
         if period < 0 {
             period = 1;
         }
-        if period == 0 {
-            return Ok(remove(&mut state));
-        }
         let deadline = now + jiff::SignedDuration::from_secs(period);
-        Ok(DeleteOutcome::Terminating(self.mark_terminating(
-            &mut state, k, &current, deadline, period,
-        )))
+        let next = with_deletion(&current, deadline, period, true);
+        if period == 0 {
+            return Ok(remove(&mut state, Some(next)));
+        }
+        Ok(DeleteOutcome::Terminating(
+            self.write_terminating(&mut state, k, next, dry_run),
+        ))
     }
 
-    fn mark_terminating(
+    fn write_terminating(
         &self,
         state: &mut State,
         k: String,
-        current: &Value,
-        deadline: Timestamp,
-        grace: i64,
+        next: Value,
+        dry_run: bool,
     ) -> Arc<Pod> {
-        let mut next = current.clone();
-        let meta = &mut next["metadata"];
-        meta["deletionTimestamp"] = json!(deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
-        meta["deletionGracePeriodSeconds"] = json!(grace);
-        let generation = meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
-        meta["generation"] = json!(generation + 1);
+        if dry_run {
+            return Arc::new(to_pod(&next));
+        }
         let stored = self.commit(state, ChangeType::Modified, &resources::PODS, k, next);
         Arc::new(to_pod(&stored))
+    }
+
+    /// The first step of a namespace deletion (the namespace registry's `Delete`): a
+    /// `deletionTimestamp` (kept if already set) and `status.phase: Terminating`.
+    pub fn mark_namespace_terminating(&self, name: &str) -> Result<Arc<Value>, Error> {
+        let mut state = self.lock();
+        let k = self::key(&resources::NAMESPACES, "", name);
+        let Some((_, current)) = state.objects.get(&k).cloned() else {
+            return Err(Self::not_found(&resources::NAMESPACES, name));
+        };
+        let mut next = Value::clone(&current);
+        if next["metadata"].get("deletionTimestamp").is_none() {
+            next["metadata"]["deletionTimestamp"] =
+                json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        next["status"]["phase"] = json!("Terminating");
+        if next == *current {
+            return Ok(current);
+        }
+        Ok(self.commit(
+            &mut state,
+            ChangeType::Modified,
+            &resources::NAMESPACES,
+            k,
+            next,
+        ))
     }
 
     /// The node's final delete of a pod it finished terminating (the kubelet's status manager
@@ -842,6 +895,7 @@ impl Backend for Store {
                     .unwrap_or(0),
                 resource,
                 object: object.clone(),
+                previous: None,
             })
             .collect();
         (objects, state.resource_version, rx)
@@ -855,6 +909,19 @@ impl Backend for Store {
     }
 }
 
+/// `current` with `deletionTimestamp` and `deletionGracePeriodSeconds` (`rest.BeforeDelete`);
+/// the first graceful delete also bumps a generation that is set.
+fn with_deletion(current: &Value, deadline: Timestamp, grace: i64, first: bool) -> Value {
+    let mut next = current.clone();
+    let meta = &mut next["metadata"];
+    meta["deletionTimestamp"] = json!(deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    meta["deletionGracePeriodSeconds"] = json!(grace);
+    if first && let Some(generation) = meta.get("generation").and_then(Value::as_i64) {
+        meta["generation"] = json!(generation + 1);
+    }
+    next
+}
+
 /// Sets what the API server sets on create.
 fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
     obj["apiVersion"] = json!(resource.api_version());
@@ -862,7 +929,9 @@ fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
     }
-    let has_spec = obj.get("spec").is_some();
+    // Pods carry a generation since 1.33 (set on create, bumped by spec changes and by the
+    // graceful delete); the other kinds served here have none (their strategies set none).
+    let has_generation = resource == &resources::PODS;
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("metadata is an object");
@@ -876,7 +945,7 @@ fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
         "creationTimestamp".to_owned(),
         json!(Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
     );
-    if has_spec {
+    if has_generation {
         meta.insert("generation".to_owned(), json!(1));
     } else {
         meta.remove("generation");
@@ -884,6 +953,24 @@ fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
     meta.remove("selfLink");
+}
+
+/// The object as a create would store it, without storing it (a dry run): uid,
+/// creationTimestamp, generation, namespace set; no resourceVersion, as upstream's dry-run
+/// storage leaves it.
+pub fn preview_create(resource: &Resource, mut obj: Value) -> Value {
+    let namespace = if resource.namespaced {
+        meta_str(&obj, "namespace").unwrap_or("default").to_owned()
+    } else {
+        String::new()
+    };
+    if meta_str(&obj, "name").unwrap_or_default().is_empty()
+        && let Some(prefix) = meta_str(&obj, "generateName").map(str::to_owned)
+    {
+        obj["metadata"]["name"] = json!(format!("{prefix}{}", random_suffix()));
+    }
+    set_server_fields(&mut obj, resource, &namespace);
+    obj
 }
 
 /// Binds a new pod to the node: `spec.nodeName`, `status.phase: Pending`.

@@ -1,6 +1,7 @@
 //! The only integration-test binary. Each module ports upstream scenarios (named in each test)
 //! onto real processes; `harness` runs a node inside the test.
 
+mod api;
 mod cli;
 mod clients;
 mod config;

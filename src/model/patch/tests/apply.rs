@@ -771,3 +771,65 @@ fn repeated_keys_in_a_live_list_are_kept() {
         json!([{"name": "a", "image": "1"}, {"name": "a", "image": "2"}, {"name": "b", "image": "3"}])
     );
 }
+
+/// kubectl 1.32's move from client-side to server-side apply (`csaupgrade`): after it rewrote
+/// managedFields so that its Apply entry owns the maps themselves (`"."`, as the client-side
+/// Update entry did) and their fields, the next apply without the annotation must keep what
+/// it still applies: upstream's prune removes the old set, then adds back every item a manager
+/// still owns (`addBackOwnedItems`), so a map whose fields are still owned stays.
+#[test]
+fn prune_keeps_maps_whose_fields_are_still_owned() {
+    let live = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {
+            "name": "cfg", "namespace": "default",
+            "labels": {"x": "z"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+            "managedFields": [
+                {"manager": "kubectl", "operation": "Apply", "apiVersion": "v1", "time": T1,
+                 "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {".": {}, "f:a": {}},
+                              "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+                                             "f:labels": {".": {}, "f:x": {}}}}},
+                {"manager": "kubectl-last-applied", "operation": "Apply", "apiVersion": "v1", "time": T1,
+                 "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:annotations": {"f:kubectl.kubernetes.io/last-applied-configuration": {}}}}}
+            ]
+        },
+        "data": {"a": "1"}
+    });
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "cfg", "namespace": "default", "labels": {"x": "z"}},
+                        "data": {"a": "1"}});
+    let out = apply(
+        "v1",
+        "ConfigMap",
+        Some(&live),
+        &config,
+        "kubectl",
+        false,
+        T2,
+    )
+    .unwrap();
+    assert_eq!(out["data"], json!({"a": "1"}));
+    assert_eq!(out["metadata"]["labels"], json!({"x": "z"}));
+    assert!(
+        out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string(),
+        "still owned by kubectl-last-applied: {out}"
+    );
+    // A map nobody owns anything of any more goes, with its fields.
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "cfg", "namespace": "default", "labels": {"x": "z"}}});
+    let out = apply(
+        "v1",
+        "ConfigMap",
+        Some(&live),
+        &config,
+        "kubectl",
+        false,
+        T2,
+    )
+    .unwrap();
+    assert!(out.get("data").is_none(), "{out}");
+}

@@ -701,6 +701,42 @@ pub async fn patch_object(
     request: &RequestInfo,
     body: &Bytes,
 ) -> Result<Response, ApiError> {
+    let name = target.name.as_deref().unwrap_or_default();
+    let version = || {
+        ctx.store
+            .get(target.resource, namespace_of(target), name)
+            .map(|o| resource_version(&o))
+    };
+    let mut attempt = 0;
+    loop {
+        let before = version();
+        match patch_once(ctx, target, request, body).await {
+            // Another write (the node's status update) came between read and write: as
+            // upstream's patcher, apply the patch again to the latest object, up to 5 times
+            // (`maxRetryWhenPatchConflicts`). A patch that names a stale resourceVersion
+            // itself conflicts without any concurrent write, and is answered at once.
+            Err(e)
+                if e.code == 409
+                    && e.reason == "Conflict"
+                    && attempt < MAX_PATCH_RETRIES
+                    && version() != before =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Upstream's `maxRetryWhenPatchConflicts`.
+const MAX_PATCH_RETRIES: u32 = 5;
+
+async fn patch_once(
+    ctx: &Ctx,
+    target: &Target,
+    request: &RequestInfo,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
     let r = target.resource;
     let media = media_type(&request.content_type);
     if !PATCH_TYPES.contains(&media.as_str()) {

@@ -177,27 +177,18 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         if dry_run {
             query.push_str("&dryRun=All");
         }
-        // A 409 without field-manager conflicts is an optimistic-concurrency race with the
-        // node's own status writes; the API server should retry it itself (it does upstream),
-        // so apply retries a few times, as client-go's RetryOnConflict.
-        let mut attempts = 0;
-        let reply = loop {
-            let reply = session
-                .client
-                .call(
-                    "PATCH",
-                    &format!("{path}{query}"),
-                    Some("application/apply-patch+yaml"),
-                    JSON,
-                    p.body.to_string().into_bytes(),
-                )
-                .await?;
-            attempts += 1;
-            if reply.status == 409 && attempts < 5 && !field_manager_conflict(&reply) {
-                continue;
-            }
-            break reply;
-        };
+        // The server re-applies after a race with another writer (as upstream), so one
+        // request, as kubectl sends.
+        let reply = session
+            .client
+            .call(
+                "PATCH",
+                &format!("{path}{query}"),
+                Some("application/apply-patch+yaml"),
+                JSON,
+                p.body.to_string().into_bytes(),
+            )
+            .await?;
         if !reply.ok() {
             let error = reply.server_error(Some(("serverside-apply", &p.source)));
             report(&error);

@@ -2814,3 +2814,72 @@ async fn dry_run_persists_nothing() {
     assert!(api.names(PODS).await.is_empty());
     api.stop().await;
 }
+
+/// A patch or apply that loses a race with another writer (for pods: the node's status
+/// updates) is applied again to the latest object, as upstream's patcher does (up to 5
+/// times), instead of answering 409: kubectl never sees a conflict it did not cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_and_applies_are_retried_when_another_write_wins() {
+    use podvisor::store::resources::CONFIG_MAPS;
+    use podvisor::store::{Backend, Part};
+    let api = Api::start().await;
+    api.create(CONFIGMAPS, &configmap("busy", json!({}))).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Another writer: unconditional updates of `data`, one every 5 ms (a pace, not a wait:
+    // far busier than the node's status writes, light enough for 5 retries to get through).
+    let writer = {
+        let store = api.node.store.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 200_000 {
+                let mut cm = Value::clone(&store.get(&CONFIG_MAPS, "default", "busy").unwrap());
+                cm["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resourceVersion");
+                cm["data"] = json!({"n": n.to_string()});
+                store.update(&CONFIG_MAPS, cm, Part::Main).unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n
+        })
+    };
+    let path = format!("{CONFIGMAPS}/busy");
+    for i in 0..40 {
+        let r = api
+            .patch(
+                &path,
+                "application/merge-patch+json",
+                &format!(r#"{{"metadata":{{"labels":{{"merge":"{i}"}}}}}}"#),
+            )
+            .await;
+        assert_eq!(r.status, 200, "merge patch {i}: {}", r.text());
+        let r = api
+            .patch(
+                &format!("{path}?fieldManager=tester"),
+                "application/apply-patch+yaml",
+                &format!(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: busy\n  labels:\n    applied: \"{i}\"\n"
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "apply {i}: {}", r.text());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.join().unwrap();
+    assert!(writes > 10, "the other writer wrote only {writes} times");
+    let cm = api.get(&path).await.expect(200);
+    assert_eq!(cm["metadata"]["labels"]["merge"], "39");
+    assert_eq!(cm["metadata"]["labels"]["applied"], "39");
+    // A stale resourceVersion named by the patch itself is still a conflict.
+    let r = api
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            r#"{"metadata":{"resourceVersion":"1","labels":{"x":"y"}}}"#,
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}

@@ -66,9 +66,9 @@ impl IncludeObject {
 /// the object's for a single-object GET (as upstream's `GenerateTable` does). Every column is
 /// included, wide ones with `priority: 1`. For watch events after the first, upstream sends the
 /// same Table with `columnDefinitions` set to `null`; callers do that themselves.
-pub fn table(
+pub fn table<T: std::borrow::Borrow<Value>>(
     kind: &str,
-    objects: &[Value],
+    objects: &[T],
     list_resource_version: &str,
     include: IncludeObject,
     now: Timestamp,
@@ -76,6 +76,7 @@ pub fn table(
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
+            let object = object.borrow();
             let printed = print_row(kind, object, now);
             let mut row = Map::new();
             row.insert("cells".to_owned(), Value::Array(printed.cells));

@@ -230,11 +230,11 @@ fn include_object_modes() {
 
 #[test]
 fn empty_lists() {
-    let t = table("Pod", &[], "9", IncludeObject::Metadata, now());
+    let t = table::<Value>("Pod", &[], "9", IncludeObject::Metadata, now());
     assert_eq!(t["rows"], json!([]));
     assert_eq!(t["metadata"]["resourceVersion"], "9");
     // Upstream's default convertor leaves a nil slice.
-    let t = table("Widget", &[], "9", IncludeObject::Metadata, now());
+    let t = table::<Value>("Widget", &[], "9", IncludeObject::Metadata, now());
     assert_eq!(t["rows"], Value::Null);
 }
 

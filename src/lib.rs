@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod controller;
 pub mod daemon;
 pub mod grpcprobe;
 pub mod hooks;

@@ -15,7 +15,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use k8s_openapi::api::core::v1::{Container, ObjectFieldSelector, Pod, ResourceFieldSelector};
+use k8s_openapi::api::core::v1::{
+    Container, ObjectFieldSelector, Pod, ResourceFieldSelector, Service,
+};
 
 use super::expansion;
 use super::quantity::Quantity;
@@ -54,8 +56,77 @@ pub struct EnvContext {
     /// does not set.
     pub node_allocatable: NodeAllocatable,
     /// The service variables (`{SVC}_SERVICE_HOST` …) the pod should see, already filtered by
-    /// `enableServiceLinks`; empty until podvisor has Services.
+    /// `enableServiceLinks` ([`service_env`]).
     pub service_env: Vec<(String, String)>,
+}
+
+/// The service variables a pod of `namespace` gets (the kubelet's `getServiceEnvVarMap`
+/// with `envvars.FromServices`): with `enableServiceLinks`, every Service of the namespace
+/// with a cluster IP gives `{NAME}_SERVICE_HOST`, `{NAME}_SERVICE_PORT`, one
+/// `{NAME}_SERVICE_PORT_{PORT_NAME}` per named port, and Docker link variables
+/// (`{NAME}_PORT`, `{NAME}_PORT_{port}_{PROTO}` and its `_PROTO`, `_PORT`, `_ADDR`). Headless
+/// Services (`clusterIP: None`) give none. podvisor has no master `kubernetes` Service, so
+/// there is nothing to add when `enableServiceLinks` is false.
+pub fn service_env(
+    services: &[Service],
+    namespace: &str,
+    enable_service_links: bool,
+) -> Vec<(String, String)> {
+    if !enable_service_links {
+        return Vec::new();
+    }
+    let mut selected: Vec<&Service> = services
+        .iter()
+        .filter(|s| s.metadata.namespace.as_deref().unwrap_or("default") == namespace)
+        .filter(|s| {
+            let spec = s.spec.as_ref();
+            let ip = spec.and_then(|s| s.cluster_ip.as_deref()).unwrap_or("");
+            !ip.is_empty()
+                && ip != "None"
+                && spec.and_then(|s| s.type_.as_deref()) != Some("ExternalName")
+        })
+        .collect();
+    selected.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    let env_name = |s: &str| s.replace('-', "_").to_uppercase();
+    let mut result = Vec::new();
+    for service in selected {
+        let Some(spec) = service.spec.as_ref() else {
+            continue;
+        };
+        let ip = spec.cluster_ip.clone().unwrap_or_default();
+        let ports = spec.ports.as_deref().unwrap_or(&[]);
+        let prefix = env_name(service.metadata.name.as_deref().unwrap_or_default());
+        result.push((format!("{prefix}_SERVICE_HOST"), ip.clone()));
+        let Some(first) = ports.first() else { continue };
+        let port_var = format!("{prefix}_SERVICE_PORT");
+        result.push((port_var.clone(), first.port.to_string()));
+        for port in ports {
+            if let Some(name) = port.name.as_deref().filter(|n| !n.is_empty()) {
+                result.push((
+                    format!("{port_var}_{}", env_name(name)),
+                    port.port.to_string(),
+                ));
+            }
+        }
+        for (i, port) in ports.iter().enumerate() {
+            let protocol = port
+                .protocol
+                .as_deref()
+                .filter(|p| !p.is_empty())
+                .unwrap_or("TCP");
+            let lower = protocol.to_lowercase();
+            let host_port = format!("{ip}:{}", port.port);
+            if i == 0 {
+                result.push((format!("{prefix}_PORT"), format!("{lower}://{host_port}")));
+            }
+            let port_prefix = format!("{prefix}_PORT_{}_{}", port.port, protocol.to_uppercase());
+            result.push((port_prefix.clone(), format!("{lower}://{host_port}")));
+            result.push((format!("{port_prefix}_PROTO"), lower.clone()));
+            result.push((format!("{port_prefix}_PORT"), port.port.to_string()));
+            result.push((format!("{port_prefix}_ADDR"), ip.clone()));
+        }
+    }
+    result
 }
 
 /// A node's allocatable resources.

@@ -415,3 +415,37 @@ fn requires_defaulted_enable_service_links() {
         "nil pod.spec.enableServiceLinks encountered, cannot construct envvars"
     );
 }
+
+#[test]
+fn service_env_follows_from_services() {
+    let services: Vec<k8s_openapi::api::core::v1::Service> =
+        serde_json::from_value(serde_json::json!([
+            {"metadata": {"name": "my-web", "namespace": "default"},
+             "spec": {"clusterIP": "127.20.0.7", "ports": [
+                 {"name": "http", "port": 80, "protocol": "TCP"},
+                 {"name": "admin-port", "port": 9000}]}},
+            {"metadata": {"name": "headless", "namespace": "default"},
+             "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
+            {"metadata": {"name": "other", "namespace": "shop"},
+             "spec": {"clusterIP": "127.20.0.8", "ports": [{"port": 80}]}}
+        ]))
+        .unwrap();
+    let env = super::service_env(&services, "default", true);
+    let expected = [
+        ("MY_WEB_SERVICE_HOST", "127.20.0.7"),
+        ("MY_WEB_SERVICE_PORT", "80"),
+        ("MY_WEB_SERVICE_PORT_HTTP", "80"),
+        ("MY_WEB_SERVICE_PORT_ADMIN_PORT", "9000"),
+        ("MY_WEB_PORT", "tcp://127.20.0.7:80"),
+        ("MY_WEB_PORT_80_TCP", "tcp://127.20.0.7:80"),
+        ("MY_WEB_PORT_80_TCP_PROTO", "tcp"),
+        ("MY_WEB_PORT_80_TCP_PORT", "80"),
+        ("MY_WEB_PORT_80_TCP_ADDR", "127.20.0.7"),
+        ("MY_WEB_PORT_9000_TCP", "tcp://127.20.0.7:9000"),
+        ("MY_WEB_PORT_9000_TCP_PROTO", "tcp"),
+        ("MY_WEB_PORT_9000_TCP_PORT", "9000"),
+        ("MY_WEB_PORT_9000_TCP_ADDR", "127.20.0.7"),
+    ];
+    assert_eq!(env, pairs(&expected));
+    assert!(super::service_env(&services, "default", false).is_empty());
+}

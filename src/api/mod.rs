@@ -30,6 +30,7 @@ pub mod discovery;
 mod logs;
 mod objects;
 pub mod options;
+mod protobuf;
 pub mod query;
 pub mod status;
 pub mod tls;

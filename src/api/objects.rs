@@ -9,7 +9,8 @@
 //!   serde writes it (field order differs from Go's).
 //! - A body of a kind upstream knows but podvisor does not serve (a v1 Service sent to
 //!   configmaps) gets the "no kind is registered" message, not the conversion error.
-//! - Protobuf bodies are refused (415) although the error lists protobuf, as upstream's does.
+//! - Protobuf bodies are decoded for Namespace, ConfigMap, Secret, Event and Lease only (what
+//!   `kubectl create` sends); other kinds are refused (415), see `protobuf`.
 //! - Pod update errors name the forbidden change without upstream's appended spec diff.
 //! - Server-side apply: unknown fields with a list index in their path are reported with the
 //!   index (`.spec.containers[0].foo`), where upstream names the item by its key
@@ -238,8 +239,9 @@ pub fn get_object(ctx: &Ctx, target: &Target, request: &RequestInfo) -> Result<R
     Ok(json(StatusCode::OK, &object))
 }
 
-/// Parses a create or update body: JSON, or YAML when the content type says so (415 for any
-/// other type). A body that does not parse is upstream's "unrecognized object".
+/// Parses a create or update body: JSON, YAML or protobuf as the content type says (415 for
+/// any other type, and for a protobuf kind `protobuf` does not convert). A body that does not
+/// parse is upstream's "unrecognized object".
 fn parse_body(body: &Bytes, content_type: &str, resource: &Resource) -> Result<Value, ApiError> {
     let media = media_type(content_type);
     let unrecognized = |e: String| {
@@ -257,12 +259,38 @@ fn parse_body(body: &Bytes, content_type: &str, resource: &Resource) -> Result<V
             let text = std::str::from_utf8(body).map_err(|e| unrecognized(e.to_string()))?;
             serde_saphyr::from_str(text).map_err(|e| unrecognized(e.to_string()))?
         }
+        "application/vnd.kubernetes.protobuf" => parse_protobuf(body, resource)?,
         _ => return Err(ApiError::unsupported_media_type(BODY_TYPES)),
     };
     if !value.is_object() {
         return Err(unrecognized("the body is not an object".to_owned()));
     }
     Ok(value)
+}
+
+/// A protobuf body as JSON, with upstream's decoder errors (`transformDecodeError`): an
+/// unrecognized object when the envelope is broken, else the kind that cannot be handled.
+fn parse_protobuf(body: &Bytes, resource: &Resource) -> Result<Value, ApiError> {
+    use super::protobuf::{self, ProtobufError};
+    protobuf::decode(body, &resource.api_version(), resource.kind).map_err(|e| match e {
+        ProtobufError::NotAnEnvelope(why) => ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type {}): {why} ({})",
+            resource.kind,
+            summarize(body)
+        )),
+        ProtobufError::Undecodable {
+            api_version,
+            kind,
+            why,
+        } => {
+            let version = api_version.rsplit('/').next().unwrap_or_default();
+            ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {}: {why}",
+                resource.kind
+            ))
+        }
+        ProtobufError::Unsupported => ApiError::unsupported_media_type(BODY_TYPES),
+    })
 }
 
 /// Upstream's `summarizeData(body, 30)`: the start of a JSON object, or hex.

@@ -1,7 +1,8 @@
 //! The same flows with the real `kubectl` and with podvisor's own CLI, against a node (with
 //! its API) running in the test: get (table, wide, yaml, name, selector, watch), describe,
 //! delete with a grace period, apply, logs (and follow), events, a ConfigMap made by
-//! `kubectl create --dry-run=client`, and the error paths.
+//! `kubectl create --dry-run=client`, the error paths, and (kubectl only) `kubectl create
+//! namespace|configmap|secret`, which send protobuf bodies.
 //!
 //! Each flow is one async function taking a [`Tool`]; `both!` makes a test per tool. The
 //! kubectl variants print why they are skipped when `kubectl` is not on PATH.
@@ -601,6 +602,128 @@ async fn configmap_from_kubectl_create(env: Env) {
     assert!(out.ok(), "{}{}", out.stdout, out.stderr);
     assert_eq!(out.stdout.trim(), "configmap/cfg created");
     assert_eq!(config_value(&env, "cfg", "a").await, "b");
+    env.stop().await;
+}
+
+/// `kubectl create namespace|configmap|secret generic`, which send protobuf bodies
+/// (kubectl-api.md §7.3), then `kubectl get` of what they made. kubectl only: podvisor's CLI
+/// has no `create`.
+#[tokio::test]
+async fn kubectl_create_sends_protobuf() {
+    let Some(env) = Env::start(Tool::Kubectl).await else {
+        return;
+    };
+    let get = |args: &'static [&'static str]| {
+        let env = &env;
+        async move {
+            let mut all = vec!["get"];
+            all.extend_from_slice(args);
+            all.extend(["-o", "json"]);
+            serde_json::from_str::<Value>(&env.ok(&all).await).unwrap()
+        }
+    };
+
+    let out = env.ok(&["create", "namespace", "demo"]).await;
+    assert_eq!(out.trim(), "namespace/demo created");
+    let ns = get(&["namespace", "demo"]).await;
+    assert_eq!(ns["metadata"]["name"], "demo");
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+
+    let out = env
+        .ok(&[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "--from-literal=a=b",
+            "--from-literal=greeting=hello world",
+        ])
+        .await;
+    assert_eq!(out.trim(), "configmap/cfg created");
+    // A file that is not UTF-8 goes to binaryData, as bytes.
+    let blob = env.node.dir.path().join("blob");
+    std::fs::write(&blob, [0u8, 1, 0xff, 0xfe]).unwrap();
+    let from_file = format!("--from-file=blob={}", blob.display());
+    let out = env
+        .ok(&["create", "configmap", "bin", "-n", "demo", &from_file])
+        .await;
+    assert_eq!(out.trim(), "configmap/bin created");
+
+    let out = env
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "demo",
+            "--from-literal=user=admin",
+            "--from-literal=pass=s3cr3t",
+        ])
+        .await;
+    assert_eq!(out.trim(), "secret/creds created");
+
+    let cm = get(&["configmap", "cfg", "-n", "demo"]).await;
+    assert_eq!(
+        cm["data"],
+        serde_json::json!({"a": "b", "greeting": "hello world"}),
+        "{cm}"
+    );
+    assert_eq!(cm["metadata"]["namespace"], "demo");
+    let bin = get(&["configmap", "bin", "-n", "demo"]).await;
+    assert_eq!(
+        bin["binaryData"],
+        serde_json::json!({"blob": "AAH//g=="}),
+        "{bin}"
+    );
+    let secret = get(&["secret", "creds", "-n", "demo", "--show-managed-fields"]).await;
+    assert_eq!(secret["type"], "Opaque", "{secret}");
+    // base64 of "admin" and "s3cr3t", as the JSON API serves Secret data.
+    assert_eq!(
+        secret["data"],
+        serde_json::json!({"user": "YWRtaW4=", "pass": "czNjcjN0"}),
+        "{secret}"
+    );
+    // The field manager is kubectl-create, as for upstream.
+    assert_eq!(
+        secret["metadata"]["managedFields"][0]["manager"], "kubectl-create",
+        "{secret}"
+    );
+
+    // A second create is upstream's AlreadyExists; a namespace that does not exist, NotFound.
+    let out = env
+        .run(&[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "demo",
+            "--from-literal=a=c",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim(),
+        r#"error: failed to create configmap: configmaps "cfg" already exists"#
+    );
+    let out = env
+        .run(&[
+            "create",
+            "secret",
+            "generic",
+            "s",
+            "-n",
+            "nowhere",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"namespaces "nowhere" not found"#),
+        "{}",
+        out.stderr
+    );
     env.stop().await;
 }
 

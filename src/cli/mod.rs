@@ -16,6 +16,7 @@ mod get;
 mod logs;
 mod output;
 mod print;
+mod register;
 mod up;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +68,12 @@ pub enum Command {
     Logs(logs::LogsArgs),
     /// List events, as `kubectl events`.
     Events(events::EventsArgs),
+    /// Register an instance podvisor does not run as an endpoint of a Service without
+    /// selector, held by a Lease renewed every third of --ttl; SIGTERM or SIGINT deregisters.
+    ///
+    /// If this process dies without deregistering, the endpoint is removed when the Lease
+    /// expires (at most --ttl after the last renewal).
+    Register(register::RegisterArgs),
 }
 
 /// How client commands find the node, and the namespace (kubectl's global flags).
@@ -174,6 +181,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(args) => client_command(delete::run(args)),
         Command::Logs(args) => client_command(logs::run(args)),
         Command::Events(args) => client_command(events::run(args)),
+        Command::Register(args) => client_command(register::run(args)),
     }
 }
 

@@ -21,32 +21,49 @@ pub fn pod_event(
     message: &str,
     source: &Source,
 ) -> Event {
+    let involved = ObjectReference {
+        api_version: Some("v1".to_owned()),
+        kind: Some("Pod".to_owned()),
+        name: pod.metadata.name.clone(),
+        namespace: Some(
+            pod.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned()),
+        ),
+        uid: pod.metadata.uid.clone(),
+        resource_version: pod.metadata.resource_version.clone(),
+        field_path,
+    };
+    object_event(involved, type_, reason, message, source)
+}
+
+/// An event about the object `involved` names (its namespace is the event's). The name is
+/// `<object>.<unique hex>`, as client-go names events.
+pub fn object_event(
+    involved: ObjectReference,
+    type_: &str,
+    reason: &str,
+    message: &str,
+    source: &Source,
+) -> Event {
     let now = Timestamp::now();
-    let namespace = pod
-        .metadata
+    let namespace = involved
         .namespace
         .clone()
         .unwrap_or_else(|| "default".to_owned());
     let name = format!(
         "{}.{:x}",
-        pod.metadata.name.as_deref().unwrap_or_default(),
+        involved.name.as_deref().unwrap_or_default(),
         now.as_nanosecond()
     );
     Event {
         metadata: ObjectMeta {
             name: Some(name),
-            namespace: Some(namespace.clone()),
+            namespace: Some(namespace),
             ..ObjectMeta::default()
         },
-        involved_object: ObjectReference {
-            api_version: Some("v1".to_owned()),
-            kind: Some("Pod".to_owned()),
-            name: pod.metadata.name.clone(),
-            namespace: Some(namespace),
-            uid: pod.metadata.uid.clone(),
-            resource_version: pod.metadata.resource_version.clone(),
-            field_path,
-        },
+        involved_object: involved,
         reason: Some(reason.to_owned()),
         message: Some(message.to_owned()),
         type_: Some(type_.to_owned()),
@@ -64,7 +81,6 @@ pub fn pod_event(
     }
 }
 
-/// Events that differ only in time are counted into one (client-go's EventCorrelator).
 pub fn aggregation_key(e: &Event) -> String {
     let o = &e.involved_object;
     format!(

@@ -142,6 +142,14 @@ pub struct UpArgs {
     /// crashLoopBackOff.maxContainerRestartPeriod).
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub max_container_backoff: u64,
+    /// How long, in milliseconds, a deleted pod waits for every gateway listener to stop
+    /// sending it new traffic before its preStop hooks and stop signal (1 to 60000).
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60000))]
+    pub endpoint_barrier_timeout_ms: u64,
+    /// Do not wait for the gateway before stopping a deleted pod: upstream Kubernetes' race
+    /// between endpoint removal and the stop signal, for side-by-side comparisons.
+    #[arg(long)]
+    pub unordered_termination: bool,
     /// Rotate a container's log file when it reaches this size (a Kubernetes quantity).
     #[arg(long, value_name = "SIZE", default_value = "10Mi")]
     pub container_log_max_size: String,

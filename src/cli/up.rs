@@ -102,6 +102,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             image_map: image_map.map(Arc::new),
             max_container_backoff: Duration::from_secs(args.max_container_backoff),
             allocatable: allocatable(&data_dir),
+            endpoint_barrier: (!args.unordered_termination)
+                .then(|| Duration::from_millis(args.endpoint_barrier_timeout_ms)),
         },
         cgroups: match args.cgroups {
             CgroupsArg::Auto => CgroupMode::Auto,

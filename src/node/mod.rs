@@ -16,7 +16,7 @@ pub mod prober;
 mod worker;
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,6 +50,23 @@ pub struct NodeConfig {
     pub max_container_backoff: Duration,
     /// For `resourceFieldRef` when a container sets no limit.
     pub allocatable: NodeAllocatable,
+    /// How long a deleted pod's worker waits for every gateway listener to stop sending it
+    /// new traffic before preStop (DESIGN.md step 2); None: `--unordered-termination`,
+    /// upstream's race.
+    pub endpoint_barrier: Option<Duration>,
+}
+
+/// The gateway as the termination barrier sees it (DESIGN.md "The termination order", step
+/// 2). Implemented by the daemon over the gateway, so the node knows nothing of listeners.
+pub trait Routing: Send + Sync {
+    /// Whether any listener has an endpoint at `ip` (in any state).
+    fn routes_to(&self, ip: IpAddr) -> bool;
+    /// Whether any listener has an endpoint at `ip` that gets new traffic as `ready`.
+    fn ready_anywhere(&self, ip: IpAddr) -> bool;
+    /// Changes (a new value) after every endpoint set a listener applied.
+    fn applied(&self) -> watch::Receiver<u64>;
+    /// Reports how long a barrier took (and whether it was confirmed or timed out).
+    fn barrier_done(&self, took: Duration, confirmed: bool);
 }
 
 /// What workers share.
@@ -59,6 +76,8 @@ pub struct NodeContext {
     pub runtime: Arc<Runtime>,
     pub recorder: Recorder,
     pub ipam: Mutex<Ipam>,
+    /// The gateway, for the termination barrier; None on a node without one.
+    pub routing: Option<Arc<dyn Routing>>,
 }
 
 /// How far node shutdown has gone: 0 running, 1 terminate every pod gracefully, 2 (second
@@ -163,8 +182,17 @@ impl Node {
                 runtime,
                 recorder,
                 ipam,
+                routing: None,
             }),
         }
+    }
+
+    /// Gives the pod workers the gateway's view for the termination barrier.
+    pub fn with_routing(mut self, routing: Arc<dyn Routing>) -> Node {
+        if let Some(ctx) = Arc::get_mut(&mut self.ctx) {
+            ctx.routing = Some(routing);
+        }
+        self
     }
 
     pub fn context(&self) -> &Arc<NodeContext> {

@@ -14,7 +14,7 @@
 //! `terminate`, before any preStop hook runs; the Services issue adds it there.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -808,6 +808,56 @@ impl PodWorker {
         effective_pod_grace(current, deletion, self.shutdown.flatten(), spec_grace)
     }
 
+    /// DESIGN.md step 2: waits until no gateway listener sends new traffic to this pod as a
+    /// ready endpoint (the endpoints controller marks it `ready=false, terminating=true` on
+    /// deletion), bounded by `endpoint_barrier`. Node shutdown skips it: every pod is going
+    /// and there is nowhere else to send traffic. The event says how long it took.
+    async fn leave_endpoints(&mut self) {
+        let (Some(routing), Some(limit), Some(ip)) = (
+            self.ctx.routing.clone(),
+            self.ctx.config.endpoint_barrier,
+            self.pod_ip,
+        ) else {
+            return;
+        };
+        let ip = IpAddr::V4(ip);
+        if !routing.routes_to(ip) {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let mut applied = routing.applied();
+        let wait = async {
+            while routing.ready_anywhere(ip) {
+                if applied.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let confirmed = tokio::time::timeout(limit, wait).await.is_ok();
+        let took = started.elapsed();
+        routing.barrier_done(took, confirmed);
+        let ms = took.as_secs_f64() * 1000.0;
+        if confirmed {
+            tracing::info!(ms, "removed from every gateway pool");
+            self.ctx.recorder.pod(
+                &self.pod,
+                EventType::Normal,
+                "RemovedFromEndpoints",
+                &format!("Removed from every gateway pool in {ms:.3}ms; stopping containers"),
+            );
+        } else {
+            tracing::warn!(ms, "a gateway pool still routes to the pod");
+            self.ctx.recorder.pod(
+                &self.pod,
+                EventType::Warning,
+                "EndpointsBarrierTimeout",
+                &format!(
+                    "A gateway pool still sent new traffic to the pod after {ms:.0}ms; stopping containers anyway"
+                ),
+            );
+        }
+    }
+
     /// `SyncTerminatingPod`: every running container killed in parallel; a shorter grace
     /// arriving meanwhile starts the kills over (new `Killing` events, preStop again), never
     /// moving a SIGKILL deadline later.
@@ -816,7 +866,12 @@ impl PodWorker {
             p.control.send_modify(|c| c.terminating = true);
         }
         self.publish();
-        // DESIGN.md step 2 (gateway barrier) goes here, before any preStop.
+        if matches!(
+            self.termination_cause(),
+            Some(Cause::Deleted | Cause::Removed)
+        ) {
+            self.leave_endpoints().await;
+        }
         let (mut grace, _) = self.effective_grace(None);
         'run: loop {
             let running: Vec<(String, Arc<RunningInstance>)> = self

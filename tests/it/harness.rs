@@ -80,6 +80,7 @@ impl TestNode {
                     memory_bytes: 1 << 30,
                     ephemeral_storage_bytes: 1 << 34,
                 },
+                endpoint_barrier: Some(std::time::Duration::from_secs(2)),
             },
             cgroups: options.cgroups,
             log_rotation: Rotation::default(),

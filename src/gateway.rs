@@ -161,6 +161,9 @@ struct Inner {
     /// Listeners by service port. Control-plane state: locked by the methods of [`Gateway`]
     /// and the metrics collector only, never on the request path, never across an await.
     listeners: Mutex<HashMap<RouteKey, Listener>>,
+    /// Addresses whose accept loop was stopped and may not have closed its socket yet:
+    /// `set_listener` waits for them rather than failing with "address already in use".
+    releasing: Mutex<HashMap<SocketAddr, watch::Receiver<bool>>>,
     /// Counts applied changes (`set_endpoints`, `remove_listener`, `set_listener`).
     applied: watch::Sender<u64>,
     /// Set by `shutdown`; the control-plane methods then do nothing.
@@ -224,11 +227,27 @@ where
 struct Listener {
     /// What the data plane of this service port reads.
     route: Arc<Route>,
-    /// Accept loops by address: cancelling a token stops its loop and closes the socket.
-    sockets: HashMap<SocketAddr, CancellationToken>,
+    /// Accept loops by address.
+    sockets: HashMap<SocketAddr, Socket>,
     /// Every backend of this port still in use by anything, so an endpoint that comes back
     /// keeps its pool, counters and back-off.
     backends: HashMap<SocketAddr, Weak<Backend>>,
+}
+
+/// One accept loop of a listener.
+struct Socket {
+    /// Cancelling it stops the loop, which then closes the socket.
+    token: CancellationToken,
+    /// Turns true (or closes) once the socket is closed.
+    closed: watch::Receiver<bool>,
+}
+
+impl Socket {
+    /// Stops the accept loop; the address goes to `releasing` until its socket is closed.
+    fn release(self, addr: SocketAddr, releasing: &mut HashMap<SocketAddr, watch::Receiver<bool>>) {
+        self.token.cancel();
+        releasing.insert(addr, self.closed);
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,6 +271,7 @@ impl Gateway {
                     epoch: Instant::now(),
                 }),
                 listeners: Mutex::new(HashMap::new()),
+                releasing: Mutex::new(HashMap::new()),
                 applied: watch::Sender::new(0),
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 metrics: Metrics::default(),
@@ -267,6 +287,22 @@ impl Gateway {
         let inner = &self.inner;
         if inner.shut_down.load(std::sync::atomic::Ordering::Acquire) {
             return Err(GatewayError::ShutDown);
+        }
+        // An address one of our listeners just let go of (a Service deleted and created again
+        // with the same VIP, an address moved between ports) is free once its accept loop has
+        // closed the socket, a moment later: wait for that, bounded.
+        let waits: Vec<watch::Receiver<bool>> = {
+            let mut releasing = lock(&inner.releasing);
+            releasing.retain(|_, closed| !*closed.borrow() && closed.has_changed().is_ok());
+            spec.addrs
+                .iter()
+                .filter_map(|addr| releasing.get(addr).cloned())
+                .collect()
+        };
+        for mut closed in waits {
+            // Why ignored: a timeout or a loop that ended without saying so leaves the bind
+            // below to report the address if it is still taken.
+            let _ = tokio::time::timeout(Duration::from_secs(1), closed.wait_for(|c| *c)).await;
         }
         let key = RouteKey {
             service: spec.service.clone(),
@@ -312,20 +348,33 @@ impl Gateway {
         listener
             .route
             .set_settings(spec.protocol, spec.client_ip_affinity);
-        listener.sockets.retain(|addr, token| {
-            let keep = spec.addrs.contains(addr);
-            if !keep {
+        let gone: Vec<SocketAddr> = listener
+            .sockets
+            .keys()
+            .filter(|addr| !spec.addrs.contains(addr))
+            .copied()
+            .collect();
+        for addr in gone {
+            if let Some(socket) = listener.sockets.remove(&addr) {
                 info!(service = %spec.service, port = %spec.port_name, %addr, "stopped listening");
-                token.cancel();
+                socket.release(addr, &mut lock(&inner.releasing));
             }
-            keep
-        });
+        }
         for (addr, socket) in bound {
             let token = listener.route.closed.child_token();
-            listener.sockets.insert(addr, token.clone());
+            let (closed_tx, closed) = watch::channel(false);
+            listener.sockets.insert(
+                addr,
+                Socket {
+                    token: token.clone(),
+                    closed,
+                },
+            );
             info!(service = %spec.service, port = %spec.port_name, %addr, protocol = ?spec.protocol, "listening");
             let route = listener.route.clone();
-            inner.shared.spawn(accept_loop(route, socket, addr, token));
+            inner
+                .shared
+                .spawn(accept_loop(route, socket, addr, token, closed_tx));
         }
         drop(listeners);
         inner.applied.send_modify(|n| *n += 1);
@@ -342,6 +391,11 @@ impl Gateway {
         let removed = lock(&self.inner.listeners).remove(&key);
         if let Some(listener) = removed {
             info!(service, port = port_name, "removed listener");
+            let mut releasing = lock(&self.inner.releasing);
+            for (addr, socket) in listener.sockets {
+                socket.release(addr, &mut releasing);
+            }
+            drop(releasing);
             listener.route.close();
             self.inner.metrics.remove_route(service, port_name);
         }
@@ -467,6 +521,7 @@ async fn accept_loop(
     socket: TcpListener,
     addr: SocketAddr,
     token: CancellationToken,
+    closed: watch::Sender<bool>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -496,6 +551,8 @@ async fn accept_loop(
             }
         }
     }
+    drop(socket);
+    closed.send_replace(true);
     debug!(service = %route.key.service, port = %route.key.port_name, %addr, "accept loop stopped");
 }
 

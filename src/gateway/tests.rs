@@ -1133,3 +1133,37 @@ async fn two_thousand_keep_alive_requests_while_endpoints_change_all_succeed() {
     assert!(changes > 10, "only {changes} endpoint changes");
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_address_can_be_listened_on_again_right_after_it_was_released() {
+    let backend = TestBackend::start("a", Speaks::Http1).await;
+    let gateway = Gateway::new(test_config());
+    let addr = listen(&gateway, ip(6, 7), spec(vec![], Protocol::Http)).await;
+    let mut other = spec(vec![addr], Protocol::Http);
+    other.service = "ns/other".to_owned();
+    for _ in 0..20 {
+        // Removed and set again at once (a Service deleted and created with the same VIP).
+        gateway.remove_listener(SERVICE, PORT);
+        gateway
+            .set_listener(spec(vec![addr], Protocol::Http))
+            .await
+            .unwrap();
+        // Moved from one service port to another in two calls.
+        gateway
+            .set_listener(spec(vec![], Protocol::Http))
+            .await
+            .unwrap();
+        gateway.set_listener(other.clone()).await.unwrap();
+        gateway.remove_listener("ns/other", PORT);
+        gateway
+            .set_listener(spec(vec![addr], Protocol::Http))
+            .await
+            .unwrap();
+    }
+    gateway.set_endpoints(SERVICE, PORT, vec![backend.ready()]);
+    assert_eq!(
+        Client::http1(addr).await.get("/").await.status,
+        StatusCode::OK
+    );
+    gateway.shutdown().await;
+}

@@ -65,7 +65,9 @@ pub struct GatewayConfig {
     pub backoff_max: Duration,
     /// Idle keep-alive connections kept per endpoint (HTTP/1.1 backends).
     pub max_idle_per_endpoint: usize,
-    /// An idle pooled connection older than this is closed instead of reused.
+    /// An idle pooled connection older than this is closed instead of reused. Shorter than
+    /// the usual servers' keep-alive timeout (5 s for Node.js and Apache), so that the gateway
+    /// gives up a connection before the backend closes it under a request being sent.
     pub pool_idle_timeout: Duration,
     /// How long [`Gateway::shutdown`] lets open connections finish before cutting them.
     pub drain_timeout: Duration,
@@ -79,7 +81,7 @@ impl Default for GatewayConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(10),
             max_idle_per_endpoint: 64,
-            pool_idle_timeout: Duration::from_secs(60),
+            pool_idle_timeout: Duration::from_secs(4),
             drain_timeout: Duration::from_secs(5),
         }
     }

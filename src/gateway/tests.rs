@@ -66,7 +66,11 @@ struct TestBackend {
 
 impl TestBackend {
     async fn start(name: &str, speaks: Speaks) -> TestBackend {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        TestBackend::start_on("127.0.0.1:0".parse().unwrap(), name, speaks).await
+    }
+
+    async fn start_on(addr: SocketAddr, name: &str, speaks: Speaks) -> TestBackend {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stats = Arc::new(Stats::default());
         let (release, released) = watch::channel(false);
@@ -612,6 +616,21 @@ async fn a_backend_that_resets_connections_is_backed_off_and_load_succeeds() {
         (1..=3).contains(&n),
         "resetting backend accepted {n} connections"
     );
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_every_endpoint_is_backing_off_they_are_still_tried() {
+    let addr_of_a = dead_addr();
+    let (gateway, addr) =
+        http_gateway(ip(1, 9), vec![endpoint(addr_of_a, true, true, false)]).await;
+    let mut client = Client::http1(addr).await;
+    assert_eq!(client.get("/").await.status, StatusCode::BAD_GATEWAY);
+    // It is backing off (for a second), but it is all there is: the next request tries it.
+    let backend = TestBackend::start_on(addr_of_a, "a", Speaks::Http1).await;
+    let reply = client.get("/").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(backend.requests(), 1);
     gateway.shutdown().await;
 }
 

@@ -1186,3 +1186,49 @@ async fn an_address_can_be_listened_on_again_right_after_it_was_released() {
     );
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_cuts_what_is_still_open_after_the_drain_timeout() {
+    let backend = TestBackend::start("a", Speaks::Http1).await;
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway = Gateway::new(GatewayConfig {
+        drain_timeout: Duration::from_millis(200),
+        ..test_config()
+    });
+    let http_addr = listen(&gateway, ip(6, 8), spec(vec![], Protocol::Http)).await;
+    gateway.set_endpoints(SERVICE, PORT, vec![backend.ready()]);
+    let mut tcp_spec = spec(vec![], Protocol::Tcp);
+    tcp_spec.port_name = "tcp".to_owned();
+    let tcp_addr = listen(&gateway, ip(6, 8), tcp_spec).await;
+    gateway.set_endpoints(
+        SERVICE,
+        "tcp",
+        vec![endpoint(echo.local_addr().unwrap(), true, true, false)],
+    );
+    // A request that will not finish by itself and a TCP connection nobody closes.
+    let mut holder = Client::http1(http_addr).await;
+    let hold = tokio::spawn(async move {
+        let _ = holder.get("/hold").await;
+    });
+    eventually("a held request", || {
+        backend.stats.held.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let mut tcp_client = TcpStream::connect(tcp_addr).await.unwrap();
+    let (_tcp_backend, _) = echo.accept().await.unwrap();
+
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), gateway.shutdown())
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert!(gateway.inner.shared.tasks.is_empty());
+    let mut buf = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp_client.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the proxied connection was cut");
+    hold.abort();
+    backend.release.send_replace(true);
+}

@@ -11,11 +11,12 @@
 //! whose connections fail sit out a short back-off. [`Gateway::ready_anywhere`] and
 //! [`Gateway::applied`] are the termination barrier's view (DESIGN.md, step 2).
 //!
-//! Must not: know the store, the API, Kubernetes objects or pods (the controller in
-//! `controller::proxy` turns Services and EndpointSlices into calls on this interface); hold a
-//! lock across an await, or any lock but a short one on the request path (the endpoint set is
-//! an `Arc` swapped under a `RwLock` held for a pointer copy); spawn a task that the gateway's
-//! `TaskTracker` does not own (hyper's executor included).
+//! Must not: know the store, the API, Kubernetes objects or pods (the service proxy
+//! controller turns Services and EndpointSlices into calls on this interface); hold a lock
+//! across an await, or on the request path for more than a few instructions (the endpoint set
+//! is an `Arc` swapped under a `RwLock` read for a pointer copy; an endpoint's idle pool, the
+//! affinity map and the latency histogram have short mutexes); spawn a task that the
+//! gateway's `TaskTracker` does not own (hyper's executor included).
 //!
 //! Routing happens when a request or connection picks its endpoint: every pick that starts
 //! after [`Gateway::set_endpoints`] returned sees the new set.

@@ -10,6 +10,7 @@
 //! - [`probe`]: running one probe (exec, httpGet, tcpSocket, gRPC); workers live in `node`.
 //! - [`httpget`]: the HTTP GET client shared by hooks and (later) probes.
 //! - [`grpcprobe`]: the gRPC health probe client (`grpc.health.v1.Health/Check` over h2c).
+//! - [`gateway`]: the Services' data plane: listeners, endpoint sets, L7/L4 proxying.
 //! - [`api`]: the Kubernetes API server (HTTPS, token, discovery, CRUD, watch, logs).
 //! - [`cli`]: command-line parsing and the `check` and `up` commands.
 //! - [`daemon`]: wiring of a node for `up`.
@@ -18,6 +19,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod daemon;
+pub mod gateway;
 pub mod grpcprobe;
 pub mod hooks;
 pub mod httpget;

@@ -123,6 +123,29 @@ fn store_knows_no_processes() {
 }
 
 #[test]
+fn gateway_knows_no_store_api_or_kubernetes() {
+    for (rel, text) in library() {
+        if rel == "gateway.rs" || rel.starts_with("gateway/") {
+            let code = code(&text);
+            for forbidden in [
+                "crate::store",
+                "crate::api",
+                "crate::model",
+                "crate::controller",
+                "crate::node",
+                "crate::runtime",
+                "k8s_openapi",
+            ] {
+                assert!(
+                    !code.contains(forbidden),
+                    "{rel} uses {forbidden}: the gateway is fed through its interface only"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn no_waitpid_any() {
     for (rel, text) in library() {
         let code = code(&text);

@@ -1,0 +1,601 @@
+//! The gateway data plane: the node's in-process proxy for Services.
+//!
+//! A [`Gateway`] holds listeners, one per service port ([`ListenerSpec`]: every address to
+//! listen on and a [`Protocol`]), and for each the set of [`Endpoint`]s to send traffic to.
+//! HTTP ports are proxied per request (L7: HTTP/1.1 and h2c from clients, pooled keep-alive
+//! connections to backends, least outstanding requests with round robin between ties, retry of
+//! idempotent requests whose connect failed); other ports per connection (L4 TCP). New traffic
+//! goes only to `ready` endpoints, or, when a listener has none, to `serving && terminating`
+//! ones (KEP-1669); backends that stopped being ready get no new pooled requests, their idle
+//! connections are closed at once and fallback requests carry `Connection: close`. Endpoints
+//! whose connections fail sit out a short back-off. [`Gateway::ready_anywhere`] and
+//! [`Gateway::applied`] are the termination barrier's view (DESIGN.md, step 2).
+//!
+//! Must not: know the store, the API, Kubernetes objects or pods (the service proxy
+//! controller turns Services and EndpointSlices into calls on this interface); hold a lock
+//! across an await, or on the request path for more than a few instructions (the endpoint set
+//! is an `Arc` swapped under a `RwLock` read for a pointer copy; an endpoint's idle pool, the
+//! affinity map and the latency histogram have short mutexes); spawn a task that the
+//! gateway's `TaskTracker` does not own (hyper's executor included).
+//!
+//! Routing happens when a request or connection picks its endpoint: every pick that starts
+//! after [`Gateway::set_endpoints`] returned sees the new set.
+
+#![forbid(unsafe_code)]
+
+mod http;
+mod metrics;
+mod route;
+mod tcp;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use metrics::Metrics;
+use route::{Backend, Route, RouteKey};
+
+/// The in-process proxy for Services. Cheap to clone: every clone is the same gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+/// Tunables of a [`Gateway`]; `Default` gives the values podvisor runs with.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// How long a connection attempt to an endpoint may take before it counts as failed.
+    pub connect_timeout: Duration,
+    /// Endpoints tried for one request (idempotent methods only) or one TCP connection whose
+    /// connect failed, the first included. At least 1, at most 8.
+    pub max_connect_tries: usize,
+    /// First back-off of an endpoint whose connections fail; it doubles with every further
+    /// failure up to `backoff_max` and resets on the first success.
+    pub backoff_initial: Duration,
+    /// Longest back-off.
+    pub backoff_max: Duration,
+    /// Idle keep-alive connections kept per endpoint (HTTP/1.1 backends).
+    pub max_idle_per_endpoint: usize,
+    /// An idle pooled connection older than this is closed instead of reused. Shorter than
+    /// the usual servers' keep-alive timeout (5 s for Node.js and Apache), so that the gateway
+    /// gives up a connection before the backend closes it under a request being sent.
+    pub pool_idle_timeout: Duration,
+    /// How long [`Gateway::shutdown`] lets open connections finish before cutting them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            connect_timeout: Duration::from_secs(2),
+            max_connect_tries: 3,
+            backoff_initial: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(10),
+            max_idle_per_endpoint: 64,
+            pool_idle_timeout: Duration::from_secs(4),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How a listener proxies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// L7; clients speak HTTP/1.1 or h2c (prior knowledge), backends HTTP/1.1.
+    Http,
+    /// L7; clients speak HTTP/1.1 or h2c, backends h2c (appProtocol `h2c`,
+    /// `kubernetes.io/h2c`, `grpc*` port names).
+    H2c,
+    /// L4: every client connection is joined to one connection to an endpoint.
+    Tcp,
+}
+
+/// One service port the gateway listens for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSpec {
+    /// `namespace/name` of the Service.
+    pub service: String,
+    /// The service port's name (may be empty for a single unnamed port).
+    pub port_name: String,
+    /// Every address to listen on: `VIP:port`, `node:nodePort`, `node:port`.
+    pub addrs: Vec<SocketAddr>,
+    /// How to proxy.
+    pub protocol: Protocol,
+    /// `sessionAffinity: ClientIP` with its timeout: a client IP keeps its endpoint while the
+    /// endpoint stays eligible and the client came back within the timeout.
+    pub client_ip_affinity: Option<Duration>,
+}
+
+/// One backend of a listener, with the EndpointSlice conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Where the backend listens.
+    pub addr: SocketAddr,
+    /// Gets new traffic.
+    pub ready: bool,
+    /// Can answer (readiness passes), whether or not it is terminating.
+    pub serving: bool,
+    /// Is shutting down; with `serving` it gets traffic only when nothing is ready.
+    pub terminating: bool,
+    /// `namespace/pod` behind the address, for logs and metrics.
+    pub target: Option<String>,
+}
+
+/// What the control-plane methods can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// An address of a listener could not be bound; nothing was changed.
+    #[error("service {service} port {port_name}: cannot listen on {addr}: {}", bind_reason(.error))]
+    Bind {
+        service: String,
+        port_name: String,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    /// [`Gateway::shutdown`] was called.
+    #[error("the gateway is shut down")]
+    ShutDown,
+}
+
+/// The lowercase reason of a bind failure ("address already in use").
+fn bind_reason(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => "address already in use".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+/// State shared by the control-plane methods and every task of the gateway.
+struct Inner {
+    /// What requests and connections need: configuration, tasks, clocks.
+    shared: Arc<Shared>,
+    /// Listeners by service port. Control-plane state: locked by the methods of [`Gateway`]
+    /// and the metrics collector only, never on the request path, never across an await.
+    listeners: Mutex<HashMap<RouteKey, Listener>>,
+    /// Addresses whose accept loop was stopped and may not have closed its socket yet:
+    /// `set_listener` waits for them rather than failing with "address already in use".
+    releasing: Mutex<HashMap<SocketAddr, watch::Receiver<bool>>>,
+    /// Counts applied changes (`set_endpoints`, `remove_listener`, `set_listener`).
+    applied: watch::Sender<u64>,
+    /// Set by `shutdown`; the control-plane methods then do nothing.
+    shut_down: std::sync::atomic::AtomicBool,
+    /// Per service port request metrics (the endpoint gauges are a collector over `listeners`).
+    metrics: Metrics,
+}
+
+/// What the data plane shares: read-only after `Gateway::new` except for the tokens.
+pub(crate) struct Shared {
+    pub(crate) config: GatewayConfig,
+    /// Owns every task of the gateway: accept loops, client connections, backend connections,
+    /// hyper's HTTP/2 stream tasks.
+    pub(crate) tasks: TaskTracker,
+    /// Cancelled by `shutdown`: accept loops stop, client connections close gracefully.
+    pub(crate) closing: CancellationToken,
+    /// Cancelled once the drain deadline has passed: every remaining task stops at once.
+    pub(crate) stop: CancellationToken,
+    /// Zero of the back-off clock (`now_nanos`).
+    epoch: Instant,
+}
+
+impl Shared {
+    /// Nanoseconds since the gateway started, the unit of back-off deadlines.
+    pub(crate) fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Spawns `future` as a task of the gateway that ends at the latest when `stop` fires.
+    pub(crate) fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.stop.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = future => {}
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// hyper's executor: HTTP/2 connections and streams become tasks of the gateway.
+#[derive(Clone)]
+pub(crate) struct Exec(pub(crate) Arc<Shared>);
+
+impl<F> hyper::rt::Executor<F> for Exec
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        self.0.spawn(async move {
+            future.await;
+        });
+    }
+}
+
+/// The control-plane state of one service port.
+struct Listener {
+    /// What the data plane of this service port reads.
+    route: Arc<Route>,
+    /// Accept loops by address.
+    sockets: HashMap<SocketAddr, Socket>,
+    /// Every backend of this port still in use by anything, so an endpoint that comes back
+    /// keeps its pool, counters and back-off.
+    backends: HashMap<SocketAddr, Weak<Backend>>,
+}
+
+/// One accept loop of a listener.
+struct Socket {
+    /// Cancelling it stops the loop, which then closes the socket.
+    token: CancellationToken,
+    /// Turns true (or closes) once the socket is closed.
+    closed: watch::Receiver<bool>,
+}
+
+impl Socket {
+    /// Stops the accept loop; the address goes to `releasing` until its socket is closed.
+    fn release(self, addr: SocketAddr, releasing: &mut HashMap<SocketAddr, watch::Receiver<bool>>) {
+        self.token.cancel();
+        releasing.insert(addr, self.closed);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Gateway {
+    /// A gateway without listeners. [`Gateway::set_listener`] must then run inside a tokio
+    /// runtime (the sockets register with its reactor, the accept loops are its tasks).
+    pub fn new(config: GatewayConfig) -> Gateway {
+        let mut config = config;
+        config.max_connect_tries = config.max_connect_tries.clamp(1, route::MAX_TRIES);
+        let closing = CancellationToken::new();
+        Gateway {
+            inner: Arc::new(Inner {
+                shared: Arc::new(Shared {
+                    config,
+                    tasks: TaskTracker::new(),
+                    closing,
+                    stop: CancellationToken::new(),
+                    epoch: Instant::now(),
+                }),
+                listeners: Mutex::new(HashMap::new()),
+                releasing: Mutex::new(HashMap::new()),
+                applied: watch::Sender::new(0),
+                shut_down: std::sync::atomic::AtomicBool::new(false),
+                metrics: Metrics::default(),
+            }),
+        }
+    }
+
+    /// Creates the listener of `spec.service` port `spec.port_name`, or reconfigures it:
+    /// binds the addresses it does not listen on yet, closes those no longer listed, and takes
+    /// the new protocol and affinity; its endpoints are kept. If any address cannot be bound,
+    /// nothing changes and the error names the service, port and address.
+    pub async fn set_listener(&self, spec: ListenerSpec) -> Result<(), GatewayError> {
+        let inner = &self.inner;
+        if inner.shut_down.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(GatewayError::ShutDown);
+        }
+        // An address one of our listeners just let go of (a Service deleted and created again
+        // with the same VIP, an address moved between ports) is free once its accept loop has
+        // closed the socket, a moment later: wait for that, bounded.
+        let waits: Vec<watch::Receiver<bool>> = {
+            let mut releasing = lock(&inner.releasing);
+            releasing.retain(|_, closed| !*closed.borrow() && closed.has_changed().is_ok());
+            spec.addrs
+                .iter()
+                .filter_map(|addr| releasing.get(addr).cloned())
+                .collect()
+        };
+        for mut closed in waits {
+            // Why ignored: a timeout or a loop that ended without saying so leaves the bind
+            // below to report the address if it is still taken.
+            let _ = tokio::time::timeout(Duration::from_secs(1), closed.wait_for(|c| *c)).await;
+        }
+        let key = RouteKey {
+            service: spec.service.clone(),
+            port_name: spec.port_name.clone(),
+        };
+        // Everything below is synchronous (binding a socket does not block), so the lock is
+        // held across no await and two calls for one port cannot interleave.
+        let mut listeners = lock(&inner.listeners);
+        let current = listeners.get(&key);
+        let mut bound = Vec::new();
+        for addr in &spec.addrs {
+            if current.is_some_and(|l| l.sockets.contains_key(addr))
+                || bound.iter().any(|(a, _)| a == addr)
+            {
+                continue;
+            }
+            match bind(*addr) {
+                Ok(listener) => bound.push((*addr, listener)),
+                Err(error) => {
+                    return Err(GatewayError::Bind {
+                        service: spec.service,
+                        port_name: spec.port_name,
+                        addr: *addr,
+                        error,
+                    });
+                }
+            }
+        }
+        let listener = listeners.entry(key).or_insert_with_key(|key| {
+            let route = Arc::new(Route::new(
+                key.clone(),
+                inner.shared.clone(),
+                inner.metrics.route(&key.service, &key.port_name),
+                spec.protocol,
+                spec.client_ip_affinity,
+            ));
+            Listener {
+                route,
+                sockets: HashMap::new(),
+                backends: HashMap::new(),
+            }
+        });
+        listener
+            .route
+            .set_settings(spec.protocol, spec.client_ip_affinity);
+        let gone: Vec<SocketAddr> = listener
+            .sockets
+            .keys()
+            .filter(|addr| !spec.addrs.contains(addr))
+            .copied()
+            .collect();
+        for addr in gone {
+            if let Some(socket) = listener.sockets.remove(&addr) {
+                info!(service = %spec.service, port = %spec.port_name, %addr, "stopped listening");
+                socket.release(addr, &mut lock(&inner.releasing));
+            }
+        }
+        for (addr, socket) in bound {
+            let token = listener.route.closed.child_token();
+            let (closed_tx, closed) = watch::channel(false);
+            listener.sockets.insert(
+                addr,
+                Socket {
+                    token: token.clone(),
+                    closed,
+                },
+            );
+            info!(service = %spec.service, port = %spec.port_name, %addr, protocol = ?spec.protocol, "listening");
+            let route = listener.route.clone();
+            inner
+                .shared
+                .spawn(accept_loop(route, socket, addr, token, closed_tx));
+        }
+        drop(listeners);
+        inner.applied.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Closes the listener of a service port: its sockets close at once, its client
+    /// connections finish their requests in flight and close, and its endpoints are gone.
+    pub fn remove_listener(&self, service: &str, port_name: &str) {
+        let key = RouteKey {
+            service: service.to_owned(),
+            port_name: port_name.to_owned(),
+        };
+        let removed = lock(&self.inner.listeners).remove(&key);
+        if let Some(listener) = removed {
+            info!(service, port = port_name, "removed listener");
+            let mut releasing = lock(&self.inner.releasing);
+            for (addr, socket) in listener.sockets {
+                socket.release(addr, &mut releasing);
+            }
+            drop(releasing);
+            listener.route.close();
+            self.inner.metrics.remove_route(service, port_name);
+        }
+        self.inner.applied.send_modify(|n| *n += 1);
+    }
+
+    /// Replaces the endpoints of a service port. When this returns, every request or
+    /// connection that picks an endpoint from then on sees the new set: no new one goes to an
+    /// endpoint that is not in it or no longer eligible. Endpoints that stopped being ready
+    /// have their idle connections closed. A port without a listener ignores the call.
+    pub fn set_endpoints(&self, service: &str, port_name: &str, endpoints: Vec<Endpoint>) {
+        let key = RouteKey {
+            service: service.to_owned(),
+            port_name: port_name.to_owned(),
+        };
+        {
+            let mut listeners = lock(&self.inner.listeners);
+            match listeners.get_mut(&key) {
+                Some(listener) => {
+                    let route = listener.route.clone();
+                    route.set_endpoints(endpoints, &mut listener.backends);
+                }
+                None => debug!(
+                    service,
+                    port = port_name,
+                    "endpoints for a port without a listener ignored"
+                ),
+            }
+        }
+        self.inner.applied.send_modify(|n| *n += 1);
+    }
+
+    /// Whether any listener has an endpoint at `ip` marked ready: the termination barrier
+    /// waits until this is false (with [`Gateway::applied`] to know when to look again).
+    pub fn ready_anywhere(&self, ip: IpAddr) -> bool {
+        lock(&self.inner.listeners)
+            .values()
+            .any(|l| l.route.has_ready(ip))
+    }
+
+    /// A counter bumped after every `set_endpoints`, `remove_listener` and `set_listener`
+    /// took effect, so a waiter can check [`Gateway::ready_anywhere`] again without polling.
+    pub fn applied(&self) -> watch::Receiver<u64> {
+        self.inner.applied.subscribe()
+    }
+
+    /// Registers the gateway's metrics: per service port requests, failures and latency,
+    /// and per endpoint open connections and requests in flight.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.inner
+            .metrics
+            .register(registry, Arc::downgrade(&self.inner));
+    }
+
+    /// Closes every listener, lets open connections finish their requests for up to
+    /// `drain_timeout`, then cuts what is left. When it returns no task of the gateway runs.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        inner
+            .shut_down
+            .store(true, std::sync::atomic::Ordering::Release);
+        let listeners: Vec<Listener> = lock(&inner.listeners).drain().map(|(_, l)| l).collect();
+        for listener in &listeners {
+            listener.route.close();
+        }
+        drop(listeners);
+        inner.shared.closing.cancel();
+        inner.shared.tasks.close();
+        let drained =
+            tokio::time::timeout(inner.shared.config.drain_timeout, inner.shared.tasks.wait())
+                .await
+                .is_ok();
+        if !drained {
+            warn!(
+                remaining = inner.shared.tasks.len(),
+                "gateway connections still open after the drain timeout: cut"
+            );
+            inner.shared.stop.cancel();
+            inner.shared.tasks.wait().await;
+        }
+        inner.applied.send_modify(|n| *n += 1);
+        info!("gateway stopped");
+    }
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Calls `f` with every route, under the control-plane lock (metrics scrapes).
+    fn for_each_route(&self, mut f: impl FnMut(&Route)) {
+        for listener in lock(&self.listeners).values() {
+            f(&listener.route);
+        }
+    }
+}
+
+/// A listening socket on `addr` (`SO_REUSEADDR`, a backlog of 1024), bound synchronously.
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Accepts connections on one address of a route until `token` (a child of the route's and
+/// the gateway's) is cancelled; each connection becomes a task of the gateway.
+async fn accept_loop(
+    route: Arc<Route>,
+    socket: TcpListener,
+    addr: SocketAddr,
+    token: CancellationToken,
+    closed: watch::Sender<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            accepted = socket.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let route = route.clone();
+                let shared = route.shared.clone();
+                shared.spawn(async move {
+                    match route.protocol() {
+                        Protocol::Tcp => tcp::serve(route, stream, peer).await,
+                        Protocol::Http | Protocol::H2c => http::serve(route, stream, peer).await,
+                    }
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors or a connection reset before accept: not fatal; a
+                // short pause keeps an exhausted process from spinning.
+                warn!(service = %route.key.service, port = %route.key.port_name, %addr, %error, "accept failed");
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
+    }
+    drop(socket);
+    closed.send_replace(true);
+    debug!(service = %route.key.service, port = %route.key.port_name, %addr, "accept loop stopped");
+}
+
+/// Opens a TCP connection to an endpoint within `timeout`, with `TCP_NODELAY`.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(stream) => stream?,
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("connect timed out after {timeout:?}"),
+            ));
+        }
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Counts one open connection to a backend until dropped. Holds the backend weakly: a
+/// connection task must not keep alive the backend whose pool keeps the connection.
+pub(crate) struct ConnCount(Weak<Backend>);
+
+impl ConnCount {
+    pub(crate) fn new(backend: &Arc<Backend>) -> ConnCount {
+        backend
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ConnCount(Arc::downgrade(backend))
+    }
+}
+
+impl Drop for ConnCount {
+    fn drop(&mut self) {
+        if let Some(backend) = self.0.upgrade() {
+            backend
+                .connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,573 @@
+//! L7 listeners: HTTP/1.1 and h2c from clients, each request sent to one endpoint over a
+//! pooled connection (HTTP/1.1 keep-alive, or one shared h2c connection per endpoint).
+//!
+//! A request picks its endpoint, takes an idle connection (or opens one), sends, and returns
+//! the connection to the pool when the response body has ended. Requests with idempotent
+//! methods whose connect failed go to another endpoint, up to `max_connect_tries`, and so do
+//! idempotent requests without a body that a new connection lost before any answer (a
+//! backend that accepts and then resets); a request a pooled connection never sent (it
+//! closed under us) goes on a fresh one. Other failures answer 502. With only
+//! terminating endpoints left (fallback), every request opens a connection that closes after
+//! it (`Connection: close`, or an h2c connection released at once).
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::route::{Backend, InFlight, Route, Table, Tried, display_port};
+use super::{ConnCount, Exec, Protocol, connect};
+
+/// Serves one client connection until it closes, the listener is removed or the gateway
+/// shuts down (then requests in flight finish and the connection closes).
+pub(crate) async fn serve(route: Arc<Route>, stream: TcpStream, peer: SocketAddr) {
+    // Why ignored: Nagle only delays small writes; the connection works either way.
+    let _ = stream.set_nodelay(true);
+    let mut builder = auto::Builder::new(Exec(route.shared.clone()));
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let service = {
+        let route = route.clone();
+        service_fn(move |request| {
+            let route = route.clone();
+            async move { Ok::<_, Infallible>(proxy(&route, peer.ip(), request).await) }
+        })
+    };
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = route.closed.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        debug!(service = %route.key.service, port = %route.key.port_name, %peer, %error, "client connection ended with an error");
+    }
+}
+
+/// The body of a response to a client: the backend's, or one the gateway wrote.
+pub(crate) enum ProxyBody {
+    Upstream(UpstreamBody),
+    Local(Option<Bytes>),
+}
+
+/// A backend's response body. Keeps the request counted in flight until it ends or is
+/// dropped; an HTTP/1.1 connection goes back to the pool once the body has ended.
+pub(crate) struct UpstreamBody {
+    body: Incoming,
+    /// The connection, to be pooled when the body ends (HTTP/1.1 only, not in fallback).
+    pooled: Option<http1::SendRequest<ReqBody>>,
+    max_idle: usize,
+    in_flight: InFlight,
+}
+
+impl UpstreamBody {
+    fn finish(&mut self) {
+        if let Some(sender) = self.pooled.take() {
+            self.in_flight.0.checkin_h1(sender, self.max_idle);
+        }
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body without content (HEAD, 204, 304) is never polled; one dropped before its end
+        // leaves the connection mid-response, which hyper then closes.
+        if self.body.is_end_stream() {
+            self.finish();
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = ready!(Pin::new(&mut this.body).poll_frame(cx));
+        match &frame {
+            None => this.finish(),
+            Some(Ok(_)) if this.body.is_end_stream() => this.finish(),
+            Some(Ok(_)) => {}
+            Some(Err(_)) => this.pooled = None,
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ProxyBody::Upstream(body) => Pin::new(body).poll_frame(cx),
+            ProxyBody::Local(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ProxyBody::Upstream(body) => body.is_end_stream(),
+            ProxyBody::Local(data) => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ProxyBody::Upstream(body) => body.size_hint(),
+            ProxyBody::Local(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}
+
+/// Proxies one request and records its metrics.
+async fn proxy(route: &Route, client: IpAddr, request: Request<Incoming>) -> Response<ProxyBody> {
+    let start = Instant::now();
+    route.metrics.requests.inc();
+    let version = request.version();
+    let table = route.table();
+    let mut response = forward(route, &table, client, request.map(ReqBody::Client)).await;
+    route.metrics.latency.observe(start.elapsed().as_secs_f64());
+    *response.version_mut() = version;
+    response
+}
+
+/// Why a try failed.
+enum Failure {
+    /// Nothing was sent: the connect failed or the new connection closed at once. The request
+    /// comes back for another try.
+    Connect(String, Box<Request<ReqBody>>),
+    /// The request was sent (or partly) and failed before a response; `reused` if on a
+    /// pooled connection. `replay` is the request again, for an idempotent request without
+    /// a body that went out on a new connection (a backend that accepts and then resets).
+    Request {
+        error: hyper::Error,
+        reused: bool,
+        replay: Option<Box<Request<ReqBody>>>,
+    },
+}
+
+/// The body of a request to a backend: the client's, or none (a replayed request).
+pub(crate) enum ReqBody {
+    Client(Incoming),
+    Empty,
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ReqBody::Client(body) => Pin::new(body).poll_frame(cx),
+            ReqBody::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Client(body) => body.is_end_stream(),
+            ReqBody::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReqBody::Client(body) => body.size_hint(),
+            ReqBody::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// A copy of a request's head, to send it again without a body.
+fn replay_copy(request: &Request<ReqBody>) -> Request<ReqBody> {
+    let mut copy = Request::new(ReqBody::Empty);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
+/// What a sent request's error becomes: the request again if it may be replayed.
+fn sent_failure(error: hyper::Error, reused: bool, replay: Option<Request<ReqBody>>) -> Failure {
+    Failure::Request {
+        error,
+        reused,
+        replay: replay.map(Box::new),
+    }
+}
+
+async fn forward(
+    route: &Route,
+    table: &Table,
+    client: IpAddr,
+    mut request: Request<ReqBody>,
+) -> Response<ProxyBody> {
+    let h2 = table.protocol == Protocol::H2c;
+    if let Err(message) = prepare(&mut request, client, h2) {
+        return local(StatusCode::BAD_REQUEST, Bytes::from(format!("{message}\n")));
+    }
+    let idempotent = is_idempotent(request.method());
+    let replayable = idempotent && request.body().is_end_stream();
+    let max_tries = route.shared.config.max_connect_tries;
+    let mut tried = Tried::default();
+    let mut tries = 0;
+    let mut last_error = String::new();
+    while let Some(index) = route.pick(table, client, &tried) {
+        let backend = &table.eligible[index];
+        let in_flight = InFlight::new(backend.clone());
+        tries += 1;
+        let sent = if h2 {
+            send_h2(route, backend, request, table.fallback, replayable)
+                .await
+                .map(|r| (r, None))
+        } else {
+            send_h1(route, backend, request, table.fallback, replayable).await
+        };
+        match sent {
+            Ok((mut response, pooled)) => {
+                backend.succeeded(route);
+                debug!(
+                    service = %route.key.service, port = %route.key.port_name,
+                    endpoint = %backend.name, status = response.status().as_u16(), tries,
+                    "proxied"
+                );
+                strip_hop_by_hop(response.headers_mut());
+                return response.map(|body| {
+                    ProxyBody::Upstream(UpstreamBody {
+                        body,
+                        pooled,
+                        max_idle: route.shared.config.max_idle_per_endpoint,
+                        in_flight,
+                    })
+                });
+            }
+            Err(Failure::Connect(error, returned)) => {
+                backend.failed(route, &error);
+                request = *returned;
+                last_error = format!(
+                    "endpoint {} ({}) failed: {error}",
+                    backend.name, backend.addr
+                );
+                if !idempotent || tries >= max_tries {
+                    break;
+                }
+                tried.push(index);
+            }
+            Err(Failure::Request {
+                error,
+                reused,
+                replay,
+            }) => {
+                // A reused connection the backend closed as we sent is the keep-alive race,
+                // not a sign of a sick backend.
+                if !(reused && error.is_incomplete_message()) {
+                    backend.failed(route, &error);
+                }
+                last_error = format!(
+                    "endpoint {} ({}) failed: {}",
+                    backend.name,
+                    backend.addr,
+                    error_chain(&error)
+                );
+                match replay {
+                    Some(replay) if tries < max_tries => {
+                        request = *replay;
+                        tried.push(index);
+                    }
+                    _ => break,
+                }
+            }
+        }
+    }
+    if tries == 0 {
+        route.metrics.no_endpoints.inc();
+        debug!(service = %route.key.service, port = %route.key.port_name, "no ready endpoints: 503");
+        return local(
+            StatusCode::SERVICE_UNAVAILABLE,
+            route.no_endpoints_body.clone(),
+        );
+    }
+    route.metrics.backend_failed.inc();
+    debug!(service = %route.key.service, port = %route.key.port_name, error = %last_error, "502");
+    local(
+        StatusCode::BAD_GATEWAY,
+        Bytes::from(format!(
+            "bad gateway: service {} port {}: {last_error}\n",
+            route.key.service,
+            display_port(&route.key.port_name)
+        )),
+    )
+}
+
+/// Sends `request` over HTTP/1.1: on an idle pooled connection if there is one, else (or if
+/// that one closed before sending) on a new connection. Returns the connection to pool
+/// once the response has ended, unless in fallback.
+async fn send_h1(
+    route: &Route,
+    backend: &Arc<Backend>,
+    mut request: Request<ReqBody>,
+    fallback: bool,
+    replayable: bool,
+) -> Result<(Response<Incoming>, Option<http1::SendRequest<ReqBody>>), Failure> {
+    let config = &route.shared.config;
+    if fallback {
+        request
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    } else if let Some(mut sender) = backend.checkout_h1(config.pool_idle_timeout) {
+        match sender.try_send_request(request).await {
+            Ok(response) => return Ok((response, Some(sender))),
+            Err(mut error) => match error.take_message() {
+                Some(returned) => request = returned,
+                None => return Err(sent_failure(error.into_error(), true, None)),
+            },
+        }
+    }
+    let mut sender = match connect_h1(route, backend).await {
+        Ok(sender) => sender,
+        Err(error) => return Err(Failure::Connect(error.to_string(), Box::new(request))),
+    };
+    let replay = replayable.then(|| replay_copy(&request));
+    match sender.try_send_request(request).await {
+        Ok(response) => Ok((response, (!fallback).then_some(sender))),
+        Err(mut error) => match error.take_message() {
+            Some(returned) => Err(Failure::Connect(
+                error_chain(&error.into_error()),
+                Box::new(returned),
+            )),
+            None => Err(sent_failure(error.into_error(), false, replay)),
+        },
+    }
+}
+
+async fn connect_h1(
+    route: &Route,
+    backend: &Arc<Backend>,
+) -> std::io::Result<http1::SendRequest<ReqBody>> {
+    let stream = connect(backend.addr, route.shared.config.connect_timeout).await?;
+    let (sender, connection) = http1::Builder::new()
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    let count = ConnCount::new(backend);
+    route.shared.spawn(async move {
+        // Why ignored: errors reach the request that was on the connection.
+        let _ = connection.await;
+        drop(count);
+    });
+    Ok(sender)
+}
+
+/// Sends `request` over the backend's shared h2c connection, opening it if needed; in
+/// fallback on a connection of its own, released at once so it closes after this stream.
+async fn send_h2(
+    route: &Route,
+    backend: &Arc<Backend>,
+    mut request: Request<ReqBody>,
+    fallback: bool,
+    replayable: bool,
+) -> Result<Response<Incoming>, Failure> {
+    if !fallback && let Some(mut sender) = backend.checkout_h2() {
+        match sender.try_send_request(request).await {
+            Ok(response) => return Ok(response),
+            Err(mut error) => match error.take_message() {
+                Some(returned) => request = returned,
+                None => return Err(sent_failure(error.into_error(), true, None)),
+            },
+        }
+    }
+    let shared = &route.shared;
+    let stream = match connect(backend.addr, shared.config.connect_timeout).await {
+        Ok(stream) => stream,
+        Err(error) => return Err(Failure::Connect(error.to_string(), Box::new(request))),
+    };
+    let handshake = http2::Builder::new(Exec(shared.clone()))
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await;
+    let (mut sender, connection) = match handshake {
+        Ok(pair) => pair,
+        Err(error) => {
+            return Err(Failure::Connect(error_chain(&error), Box::new(request)));
+        }
+    };
+    let count = ConnCount::new(backend);
+    shared.spawn(async move {
+        // Why ignored: errors reach the requests that were on the connection.
+        let _ = connection.await;
+        drop(count);
+    });
+    if !fallback {
+        backend.share_h2(&sender);
+    }
+    let replay = replayable.then(|| replay_copy(&request));
+    match sender.try_send_request(request).await {
+        Ok(response) => Ok(response),
+        Err(mut error) => match error.take_message() {
+            Some(returned) => Err(Failure::Connect(
+                error_chain(&error.into_error()),
+                Box::new(returned),
+            )),
+            None => Err(sent_failure(error.into_error(), false, replay)),
+        },
+    }
+}
+
+/// Makes a client's request fit the backend: hop-by-hop headers dropped, `X-Forwarded-For`
+/// appended, HTTP/1.1 in origin form with a `Host`, or HTTP/2 in absolute form. `Host` is
+/// kept as the client sent it.
+fn prepare(request: &mut Request<ReqBody>, client: IpAddr, h2: bool) -> Result<(), &'static str> {
+    strip_hop_by_hop(request.headers_mut());
+    append_forwarded_for(request.headers_mut(), client);
+    if h2 {
+        *request.version_mut() = Version::HTTP_2;
+        if request.uri().authority().is_none() {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .ok_or("bad request: no Host header")?;
+            let authority = Authority::try_from(host.as_bytes())
+                .map_err(|_| "bad request: invalid Host header")?;
+            let mut parts = std::mem::take(request.uri_mut()).into_parts();
+            parts.scheme = Some(Scheme::HTTP);
+            parts.authority = Some(authority);
+            if parts.path_and_query.is_none() {
+                parts.path_and_query = Some(PathAndQuery::from_static("/"));
+            }
+            *request.uri_mut() = Uri::from_parts(parts).map_err(|_| "bad request: invalid URI")?;
+        }
+    } else {
+        *request.version_mut() = Version::HTTP_11;
+        if let Some(authority) = request.uri().authority() {
+            // Absolute form (from an h2c client, or a proxy-style request): the authority
+            // becomes the Host if there is none, the request line the path.
+            if !request.headers().contains_key(header::HOST) {
+                let host = HeaderValue::from_str(authority.as_str())
+                    .map_err(|_| "bad request: invalid authority")?;
+                request.headers_mut().insert(header::HOST, host);
+            }
+            let mut parts = std::mem::take(request.uri_mut()).into_parts();
+            parts.scheme = None;
+            parts.authority = None;
+            if parts.path_and_query.is_none() {
+                parts.path_and_query = Some(PathAndQuery::from_static("/"));
+            }
+            *request.uri_mut() = Uri::from_parts(parts).map_err(|_| "bad request: invalid URI")?;
+        }
+    }
+    Ok(())
+}
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Drops the headers that describe one connection (RFC 9110 §7.6.1), and those the
+/// `Connection` header names; `TE: trailers` stays (gRPC needs it).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+        headers.remove(header::CONNECTION);
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.remove(header::UPGRADE);
+    if headers
+        .get(header::TE)
+        .is_some_and(|te| !te.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
+    let value = match headers.get(&X_FORWARDED_FOR).map(|v| v.to_str()) {
+        Some(Ok(previous)) => format!("{previous}, {client}"),
+        _ => client.to_string(),
+    };
+    if let Ok(value) = HeaderValue::try_from(value) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// A response the gateway writes itself, as plain text.
+fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::Local(Some(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// An error with its sources, `a: b: c`.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.ends_with(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::gateway::{Gateway, GatewayConfig};
+use crate::metrics::Metrics;
 use crate::model::manifest::Object;
-use crate::node::{Node, NodeConfig, ShutdownLevel};
+use crate::node::{Node, NodeConfig, Routing, ShutdownLevel};
 use crate::runtime::logs::Rotation;
 use crate::runtime::{CgroupMode, Runtime, RuntimeConfig};
 use crate::store::{self, Backend, Part, Store};
@@ -86,6 +88,12 @@ pub struct Daemon {
     pending: Option<(NodeConfig, watch::Receiver<ShutdownLevel>)>,
     /// The API server, once `run` started it.
     pub api: Option<crate::api::ApiServer>,
+    /// The gateway: every Service's listeners (see `controller::proxy`).
+    pub gateway: Gateway,
+    pub metrics: Arc<Metrics>,
+    /// The controllers, stopped after the node.
+    controllers: tokio::task::JoinSet<()>,
+    stop_controllers: watch::Sender<bool>,
     api_port: Option<u16>,
     data_dir: PathBuf,
     /// Held for the node's lifetime; the lock is released when it is dropped.
@@ -113,7 +121,13 @@ impl Daemon {
             log_rotation: config.log_rotation,
         });
         let (shutdown, shutdown_rx) = watch::channel(0);
+        let gateway = Gateway::new(GatewayConfig::default());
+        let metrics = Arc::new(Metrics::new(store.clone(), &gateway));
         Ok(Daemon {
+            gateway,
+            metrics,
+            controllers: tokio::task::JoinSet::new(),
+            stop_controllers: watch::channel(false).0,
             store,
             runtime,
             node_name: config.node.node_name.clone(),
@@ -130,7 +144,13 @@ impl Daemon {
     /// Starts the node (pod workers for every pod in the store) and the API.
     pub async fn run(&mut self) -> Result<(), Error> {
         if let Some((node_config, shutdown_rx)) = self.pending.take() {
-            let node = Node::new(node_config, self.store.clone(), self.runtime.clone());
+            self.start_controllers(&node_config);
+            let routing = Arc::new(GatewayRouting {
+                gateway: self.gateway.clone(),
+                metrics: self.metrics.clone(),
+            });
+            let node = Node::new(node_config, self.store.clone(), self.runtime.clone())
+                .with_routing(routing);
             self.node_task = Some(tokio::spawn(node.run(shutdown_rx)));
         }
         if let Some(port) = self.api_port.take() {
@@ -140,6 +160,10 @@ impl Daemon {
                     port,
                     data_dir: self.data_dir.clone(),
                     node_name: self.node_name.clone(),
+                    metrics: Some({
+                        let metrics = self.metrics.clone();
+                        Arc::new(move || metrics.encode())
+                    }),
                 },
                 self.store.clone(),
             )
@@ -148,6 +172,12 @@ impl Daemon {
             self.api = Some(api);
         }
         Ok(())
+    }
+
+    /// Starts the endpoints controllers, the lease controller and the service proxy.
+    fn start_controllers(&mut self, node: &NodeConfig) {
+        let stop = self.stop_controllers.subscribe();
+        let _ = (node, stop);
     }
 
     /// Creates decoded objects in the store, in order, through the same store path as the
@@ -299,12 +329,41 @@ impl Daemon {
         {
             tracing::error!(%error, "the node task failed");
         }
+        // Every pod is gone: the controllers and the gateway have nothing left to serve.
+        self.stop_controllers.send_replace(true);
+        let mut controllers = self.controllers;
+        while controllers.join_next().await.is_some() {}
+        self.gateway.shutdown().await;
         self.runtime.shutdown().await;
         // The API serves until every pod is gone (deletes wait for that), then stops.
         if let Some(api) = self.api {
             api.stop().await;
         }
         self.store.close();
+    }
+}
+
+/// The gateway as the node's termination barrier sees it, with the barrier's metric.
+struct GatewayRouting {
+    gateway: Gateway,
+    metrics: Arc<Metrics>,
+}
+
+impl Routing for GatewayRouting {
+    fn routes_to(&self, ip: std::net::IpAddr) -> bool {
+        self.gateway.routes_to(ip)
+    }
+
+    fn ready_anywhere(&self, ip: std::net::IpAddr) -> bool {
+        self.gateway.ready_anywhere(ip)
+    }
+
+    fn applied(&self) -> watch::Receiver<u64> {
+        self.gateway.applied()
+    }
+
+    fn barrier_done(&self, took: std::time::Duration, confirmed: bool) {
+        self.metrics.barrier_done(took, confirmed);
     }
 }
 

@@ -431,6 +431,13 @@ impl Gateway {
         self.inner.applied.send_modify(|n| *n += 1);
     }
 
+    /// Whether any listener has an endpoint at `ip`, in any state.
+    pub fn routes_to(&self, ip: IpAddr) -> bool {
+        lock(&self.inner.listeners)
+            .values()
+            .any(|l| l.route.has(ip))
+    }
+
     /// Whether any listener has an endpoint at `ip` marked ready: the termination barrier
     /// waits until this is false (with [`Gateway::applied`] to know when to look again).
     pub fn ready_anywhere(&self, ip: IpAddr) -> bool {

@@ -24,6 +24,7 @@ pub mod grpcprobe;
 pub mod hooks;
 pub mod httpget;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod node;
 pub mod probe;

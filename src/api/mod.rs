@@ -71,7 +71,7 @@ pub enum Error {
 }
 
 /// API settings.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ApiConfig {
     /// Where to listen (127.0.0.1).
     pub address: IpAddr,
@@ -81,7 +81,13 @@ pub struct ApiConfig {
     pub data_dir: PathBuf,
     /// The node that runs the pods created through the API.
     pub node_name: String,
+    /// The body of `/metrics` (authenticated, as upstream's); None: 404.
+    pub metrics: Option<MetricsSource>,
 }
+
+/// Produces the OpenMetrics text of the node's metrics (the API does not know where they
+/// come from).
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What every handler shares.
 pub(crate) struct Ctx {
@@ -93,6 +99,7 @@ pub(crate) struct Ctx {
     pub server_address: String,
     /// Ends long requests (watches, log follows) at shutdown.
     pub shutdown: CancellationToken,
+    pub metrics: Option<MetricsSource>,
 }
 
 /// A running API server.
@@ -128,6 +135,7 @@ impl ApiServer {
             data_dir: config.data_dir.clone(),
             server_address: bound.to_string(),
             shutdown: shutdown.clone(),
+            metrics: config.metrics.clone(),
         });
         let router = axum::Router::new().fallback(handle).with_state(ctx);
         let acceptor = tokio_rustls::TlsAcceptor::from(credentials.server_config.clone());
@@ -241,6 +249,20 @@ async fn route(
         match path.trim_end_matches('/') {
             "/version" => return Ok(json(StatusCode::OK, &discovery::version())),
             "/healthz" | "/livez" | "/readyz" => return Ok((StatusCode::OK, "ok").into_response()),
+            "/metrics" => {
+                let Some(metrics) = &ctx.metrics else {
+                    return Err(ApiError::not_found_path());
+                };
+                return Ok((
+                    StatusCode::OK,
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics(),
+                )
+                    .into_response());
+            }
             "/api" => {
                 let aggregated = discovery::wants_aggregated(&accept);
                 return Ok(discovery_response(

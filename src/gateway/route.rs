@@ -267,6 +267,11 @@ impl Route {
         });
     }
 
+    /// Whether an endpoint at `ip` is in this route's set, in any state.
+    pub(crate) fn has(&self, ip: IpAddr) -> bool {
+        self.table().members.iter().any(|(e, _)| e.addr.ip() == ip)
+    }
+
     /// Whether an endpoint at `ip` is marked ready here.
     pub(crate) fn has_ready(&self, ip: IpAddr) -> bool {
         self.table()

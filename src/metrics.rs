@@ -1,5 +1,5 @@
-//! The node's Prometheus metrics, served at `/metrics` (OpenMetrics text) by the API and the
-//! gateway's metrics listener: the gateway's own (requests, failures, latency per service
+//! The node's Prometheus metrics, served at `/metrics` (OpenMetrics text) by the API, behind
+//! its bearer token: the gateway's own (requests, failures, latency per service
 //! port, connections per endpoint), the termination barrier's durations, and pods by phase
 //! and container restarts read from the store at scrape time.
 //!

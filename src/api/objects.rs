@@ -9,8 +9,10 @@
 //!   serde writes it (field order differs from Go's).
 //! - A body of a kind upstream knows but podvisor does not serve (a v1 Service sent to
 //!   configmaps) gets the "no kind is registered" message, not the conversion error.
-//! - Protobuf bodies are decoded for Namespace, ConfigMap, Secret, Event and Lease only (what
-//!   `kubectl create` sends); other kinds are refused (415), see `protobuf`.
+//! - Protobuf bodies are decoded for Namespace, ConfigMap, Secret, Service, Event and Lease
+//!   only (what `kubectl create` sends); other kinds are refused (415), see `protobuf`.
+//! - Services: validation runs before the store allocates cluster IPs and node ports (upstream
+//!   allocates first), so a body with both kinds of problems gets its validation errors.
 //! - Pod update errors name the forbidden change without upstream's appended spec diff.
 //! - Server-side apply: unknown fields with a list index in their path are reported with the
 //!   index (`.spec.containers[0].foo`), where upstream names the item by its key

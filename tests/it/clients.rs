@@ -729,6 +729,42 @@ async fn kubectl_create_sends_protobuf() {
         "{}",
         out.stderr
     );
+
+    // `kubectl create service` (protobuf too): a NodePort Service gets its node port.
+    let out = env
+        .ok(&[
+            "create",
+            "service",
+            "nodeport",
+            "web",
+            "--tcp=80:8080",
+            "--node-port=30080",
+        ])
+        .await;
+    assert_eq!(out.trim(), "service/web created");
+    let svc = get(&["service", "web"]).await;
+    assert_eq!(
+        svc["spec"]["ports"],
+        serde_json::json!([{"name": "80-8080", "port": 80, "protocol": "TCP",
+            "targetPort": 8080, "nodePort": 30080}]),
+        "{svc}"
+    );
+    assert_eq!(svc["spec"]["selector"], serde_json::json!({"app": "web"}));
+    let out = env
+        .run(&[
+            "create",
+            "service",
+            "nodeport",
+            "other",
+            "--tcp=81",
+            "--node-port=30080",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: failed to create NodePort service: Service \"other\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+    );
     env.stop().await;
 }
 

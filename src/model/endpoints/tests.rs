@@ -123,3 +123,20 @@ fn endpoint_slice_address_type_is_immutable() {
         ["addressType: Invalid value: \"FQDN\": field is immutable"]
     );
 }
+
+#[test]
+fn manifests_are_told_what_podvisor_does_not_implement() {
+    let docs = crate::model::manifest::parse(
+        "ext.yaml",
+        b"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: db-1}\naddressType: FQDN\nendpoints:\n- addresses: [db.example.com]\n  zone: a\nports:\n- {port: 5432}\n",
+    )
+    .unwrap();
+    let report = crate::model::manifest::decode(&docs[0], FieldValidation::Strict);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.warnings,
+        [
+            "ext.yaml: EndpointSlice \"db-1\": fields not implemented by podvisor (ignored): addressType, endpoints[0].zone"
+        ]
+    );
+}

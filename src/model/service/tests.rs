@@ -317,3 +317,20 @@ fn cluster_ip_is_immutable() {
         ])
     );
 }
+
+#[test]
+fn manifests_are_told_what_podvisor_does_not_implement() {
+    let docs = crate::model::manifest::parse(
+        "svc.yaml",
+        b"apiVersion: v1\nkind: Service\nmetadata: {name: dns}\nspec:\n  type: NodePort\n  externalTrafficPolicy: Local\n  ports:\n  - {name: udp, port: 53, protocol: UDP}\n  - {name: tcp, port: 53, protocol: TCP}\n",
+    )
+    .unwrap();
+    let report = crate::model::manifest::decode(&docs[0], FieldValidation::Strict);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.warnings,
+        [
+            "svc.yaml: Service \"dns\": fields not implemented by podvisor (ignored): spec.externalTrafficPolicy, spec.ports[0].protocol"
+        ]
+    );
+}

@@ -12,7 +12,7 @@
 //!
 //! Must not: do IO or await (it runs inside the store's critical section).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, Service, ServiceSpec};
@@ -219,6 +219,20 @@ impl ServiceIndex {
 
     /// A free node port not in `also_used`, round robin from the cursor.
     fn next_node_port(&mut self, owner: &str, also_used: &[i32]) -> Option<i32> {
+        // Every number held by anyone (this Service's own too: a new port needs a new one)
+        // or listened on by another Service, collected once.
+        let blocked: HashSet<i32> = self
+            .node_ports
+            .keys()
+            .copied()
+            .chain(
+                self.listeners
+                    .iter()
+                    .filter(|(_, (o, _))| o != owner)
+                    .map(|((p, _), _)| *p),
+            )
+            .chain(also_used.iter().copied())
+            .collect();
         let count = NODE_PORT_MAX - NODE_PORT_MIN + 1;
         for _ in 0..count {
             let port = self.port_cursor.clamp(NODE_PORT_MIN, NODE_PORT_MAX);
@@ -227,10 +241,7 @@ impl ServiceIndex {
             } else {
                 port + 1
             };
-            if !self.node_port_taken(port, owner)
-                && !self.node_port_held_by(port, owner)
-                && !also_used.contains(&port)
-            {
+            if !blocked.contains(&port) {
                 return Some(port);
             }
         }

@@ -111,6 +111,10 @@ impl Daemon {
         })?;
         let lock = lock_data_dir(data_dir)?;
         let store = Arc::new(Store::open(&data_dir.join("state.db")).map_err(Error::Store)?);
+        store.set_service_network(store::services::ServiceNetwork {
+            cidr: config.node.service_cidr,
+            node_address: config.node.host_ip,
+        });
         store.ensure_default_namespace();
         restart_after_node_shutdown(&store);
         // Kills what an earlier run of this node left behind (see README "Crash recovery").
@@ -220,7 +224,9 @@ impl Daemon {
     }
 
     /// Refuses the whole batch before anything is written: an object in a namespace that
-    /// neither exists nor is in the batch, or a changed pod while the node runs.
+    /// neither exists nor is in the batch, a changed pod while the node runs, or a Service
+    /// whose cluster IP, node ports or LoadBalancer ports are taken (by a stored Service or
+    /// an earlier one of the batch).
     fn check_apply(&self, objects: &[Object]) -> Result<(), Error> {
         let batch_namespaces: Vec<&str> = objects
             .iter()
@@ -254,6 +260,18 @@ impl Daemon {
                 return Err(Error::Changed { name });
             }
         }
+        let services: Vec<&Object> = objects
+            .iter()
+            .filter(|o| matches!(o, Object::Service(_)))
+            .collect();
+        let values: Vec<serde_json::Value> = services.iter().map(|o| o.to_json()).collect();
+        if let Err((i, source)) = self.store.check_services(&values) {
+            return Err(Error::Create {
+                kind: "service",
+                name: services[i].metadata().name.clone().unwrap_or_default(),
+                source,
+            });
+        }
         Ok(())
     }
 
@@ -270,8 +288,9 @@ impl Daemon {
         existing.spec == wanted
     }
 
-    /// Creates a ConfigMap, Secret or Namespace; one that exists is updated (`Unchanged` when
-    /// the store found nothing to change).
+    /// Creates a ConfigMap, Secret, Namespace, Service, Endpoints or EndpointSlice; one that
+    /// exists is updated (`Unchanged` when the store found nothing to change; a Service keeps
+    /// the cluster IP and node ports it was given).
     fn apply_object(&self, object: &Object) -> Result<Applied, Error> {
         let meta = object.metadata();
         let name = meta.name.clone().unwrap_or_default();

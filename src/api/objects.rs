@@ -9,8 +9,10 @@
 //!   serde writes it (field order differs from Go's).
 //! - A body of a kind upstream knows but podvisor does not serve (a v1 Service sent to
 //!   configmaps) gets the "no kind is registered" message, not the conversion error.
-//! - Protobuf bodies are decoded for Namespace, ConfigMap, Secret, Event and Lease only (what
-//!   `kubectl create` sends); other kinds are refused (415), see `protobuf`.
+//! - Protobuf bodies are decoded for Namespace, ConfigMap, Secret, Service, Event and Lease
+//!   only (what `kubectl create` sends); other kinds are refused (415), see `protobuf`.
+//! - Services: validation runs before the store allocates cluster IPs and node ports (upstream
+//!   allocates first), so a body with both kinds of problems gets its validation errors.
 //! - Pod update errors name the forbidden change without upstream's appended spec diff.
 //! - Server-side apply: unknown fields with a list index in their path are reported with the
 //!   index (`.spec.containers[0].foo`), where upstream names the item by its key
@@ -32,7 +34,7 @@ use super::query::{Query, Target};
 use super::status::{ApiError, from_store};
 use super::{Ctx, json};
 use crate::model::field::{FieldError, FieldPath};
-use crate::model::manifest::{ApiDecoded, FieldValidation, decode_for_api};
+use crate::model::manifest::{ApiDecoded, FieldValidation, decode_for_api, decode_update_for_api};
 use crate::model::selector::{FieldSelector, LabelSelector};
 use crate::model::{patch, table};
 use crate::store::resources::{self, Resource};
@@ -398,14 +400,19 @@ fn check_name(value: &Value, name: &str) -> Result<(), ApiError> {
     )))
 }
 
-/// Decodes, defaults and validates an object for storage; returns it and the warnings.
+/// Decodes, defaults and validates an object for storage (an update of `old` with the kind's
+/// update rules); returns it and the warnings.
 fn admit(
     target: &Target,
     value: &Value,
     validation: FieldValidation,
+    old: Option<&Value>,
 ) -> Result<(Value, Vec<String>), ApiError> {
     let r = target.resource;
-    let decoded = decode_for_api(&r.api_version(), r.kind, value, validation);
+    let decoded = match old {
+        Some(old) => decode_update_for_api(&r.api_version(), r.kind, value, old, validation),
+        None => decode_for_api(&r.api_version(), r.kind, value, validation),
+    };
     reject_undecodable(target, &decoded)?;
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     if !decoded.invalid.is_empty() {
@@ -539,6 +546,12 @@ async fn store_new(
                 },
             ));
         }
+        if target.resource == &resources::SERVICES {
+            object = ctx
+                .store
+                .preview_service(object)
+                .map_err(|e| from_store(target.resource, e))?;
+        }
         return Ok(crate::store::preview_create(target.resource, object));
     }
     let stored = ctx
@@ -576,7 +589,7 @@ pub async fn create_object(
     let validation = options::field_validation(&request.query, OptionsKind::Create)?;
     let mut value = parse_body(body, &request.content_type, target.resource)?;
     check_identity(&mut value, target)?;
-    let (object, warnings) = admit(target, &value, validation)?;
+    let (object, warnings) = admit(target, &value, validation, None)?;
     let object = record_manager(target, None, object, &request.manager());
     let stored = store_new(ctx, target, object, dry_run).await?;
     Ok(with_warnings(json(StatusCode::CREATED, &stored), &warnings))
@@ -656,7 +669,14 @@ async fn store_update(
         Part::Main
     };
     if dry_run {
-        return dry_update(target, current, object, part);
+        let preview = dry_update(target, current, object, part)?;
+        if target.resource == &resources::SERVICES && part == Part::Main {
+            return ctx
+                .store
+                .preview_service(preview)
+                .map_err(|e| store_error(target, e));
+        }
+        return Ok(preview);
     }
     let stored = ctx
         .store
@@ -730,14 +750,14 @@ pub async fn update_object(
     let current = ctx.store.get(target.resource, namespace_of(target), name);
     let Some(current) = current else {
         if allow_create_on_update(target.resource) && target.subresource.is_none() {
-            let (object, warnings) = admit(target, &value, validation)?;
+            let (object, warnings) = admit(target, &value, validation, None)?;
             let object = record_manager(target, None, object, &request.manager());
             let stored = store_new(ctx, target, object, dry_run).await?;
             return Ok(with_warnings(json(StatusCode::CREATED, &stored), &warnings));
         }
         return Err(ApiError::not_found(target.resource, name));
     };
-    let (object, warnings) = admit(target, &value, validation)?;
+    let (object, warnings) = admit(target, &value, validation, Some(&current))?;
     let object = record_manager(target, Some(&current), object, &request.manager());
     let stored = store_update(ctx, target, &current, object, dry_run).await?;
     Ok(with_warnings(json(StatusCode::OK, &stored), &warnings))
@@ -832,7 +852,7 @@ async fn patch_once(
         };
         return Err(ApiError::invalid_patch(&quoted, &why));
     }
-    let (object, warnings) = admit(target, &value, validation)?;
+    let (object, warnings) = admit(target, &value, validation, Some(&current))?;
     let object = record_manager(target, Some(&current), object, &request.manager());
     let stored = store_update(ctx, target, &current, object, dry_run).await?;
     Ok(with_warnings(json(StatusCode::OK, &stored), &warnings))
@@ -984,7 +1004,8 @@ async fn apply_object(
             ApiError::new(500, "InternalError", e.to_string())
         }
     })?;
-    let (mut object, merged_warnings) = admit(target, &merged, FieldValidation::Ignore)?;
+    let (mut object, merged_warnings) =
+        admit(target, &merged, FieldValidation::Ignore, current.as_deref())?;
     let mut warnings = schema.warnings;
     warnings.extend(merged_warnings);
     // Keep the ownership the apply computed (admission re-decodes the object).

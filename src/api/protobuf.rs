@@ -5,9 +5,10 @@
 //! `omitempty` fields left out when empty, a zero time left out, bytes as base64, times as
 //! RFC 3339 (`MicroTime` with microseconds), `fieldsV1` as the JSON it holds.
 //!
-//! Converted: Namespace, ConfigMap, Secret, Event (`v1`) and Lease (`coordination.k8s.io/v1`),
-//! with the prost types of the `k8s-pb` crate. Any other kind is [`ProtobufError::Unsupported`]
-//! (the caller's 415); Pods are not converted, as no kubectl command sends one as protobuf.
+//! Converted: Namespace, ConfigMap, Secret, Service (`kubectl create service`), Event (`v1`) and
+//! Lease (`coordination.k8s.io/v1`), with the prost types of the `k8s-pb` crate. Any other kind
+//! is [`ProtobufError::Unsupported`] (the caller's 415); Pods are not converted, as no kubectl
+//! command sends one as protobuf.
 //!
 //! Must not: default or validate values (the result goes through the same checks and
 //! `model::manifest::decode_for_api` as a JSON body; only what JSON cannot hold is refused, a
@@ -15,7 +16,7 @@
 //! (answers stay JSON, which clients accept). It builds a `Value` and nothing else.
 //!
 //! Deviations from kube-apiserver 1.32: protobuf kinds upstream serves but podvisor does not
-//! convert (a Service, a Pod) are 415s, not decoded; the reason an object does not decode is
+//! convert (a Pod, an EndpointSlice) are 415s, not decoded; the reason an object does not decode is
 //! prost's wording, not gogo-protobuf's.
 
 use std::collections::BTreeMap;
@@ -86,6 +87,7 @@ pub fn decode(
         ("v1", "Namespace") => message(&raw).and_then(namespace),
         ("v1", "ConfigMap") => message(&raw).and_then(config_map),
         ("v1", "Secret") => message(&raw).and_then(secret),
+        ("v1", "Service") => message(&raw).and_then(service),
         ("v1", "Event") => message(&raw).and_then(event),
         ("coordination.k8s.io/v1", "Lease") => message(&raw).and_then(lease),
         _ => return Err(ProtobufError::Unsupported),
@@ -368,6 +370,102 @@ fn secret(s: core::Secret) -> Result<Fields, String> {
             .bytes_map("data", s.data)
             .map("stringData", s.string_data)
             .string("type", s.r#type)
+            .build(),
+    ))
+}
+
+fn service(s: core::Service) -> Result<Fields, String> {
+    let spec = s.spec.unwrap_or_default();
+    let ports: Vec<Value> = spec
+        .ports
+        .into_iter()
+        .map(|p| {
+            // IntOrString is a struct: `omitempty` never leaves it out (Type 0 is an int).
+            let target = p.target_port.unwrap_or_default();
+            let target = if target.r#type == Some(1) {
+                Value::String(target.str_val.unwrap_or_default())
+            } else {
+                Value::from(target.int_val.unwrap_or(0))
+            };
+            Obj::default()
+                .string("name", p.name)
+                .string("protocol", p.protocol)
+                .pointer("appProtocol", p.app_protocol)
+                .put("port", Value::from(p.port.unwrap_or(0)))
+                .put("targetPort", target)
+                .int("nodePort", p.node_port)
+                .build()
+        })
+        .collect();
+    let affinity = spec.session_affinity_config.map(|c| {
+        Obj::default()
+            .pointer(
+                "clientIP",
+                c.client_ip.map(|ip| {
+                    Obj::default()
+                        .pointer("timeoutSeconds", ip.timeout_seconds)
+                        .build()
+                }),
+            )
+            .build()
+    });
+    let status = s.status.unwrap_or_default();
+    let ingress: Vec<Value> = status
+        .load_balancer
+        .unwrap_or_default()
+        .ingress
+        .into_iter()
+        .map(|i| {
+            Obj::default()
+                .string("ip", i.ip)
+                .string("hostname", i.hostname)
+                .pointer("ipMode", i.ip_mode)
+                .build()
+        })
+        .collect();
+    Ok(into_fields(
+        Obj::default()
+            .put("metadata", object_meta(s.metadata)?)
+            .put(
+                "spec",
+                Obj::default()
+                    .list("ports", ports)
+                    .map("selector", spec.selector)
+                    .string("clusterIP", spec.cluster_ip)
+                    .strings("clusterIPs", spec.cluster_ips)
+                    .string("type", spec.r#type)
+                    .strings("externalIPs", spec.external_ips)
+                    .string("sessionAffinity", spec.session_affinity)
+                    .string("loadBalancerIP", spec.load_balancer_ip)
+                    .strings("loadBalancerSourceRanges", spec.load_balancer_source_ranges)
+                    .string("externalName", spec.external_name)
+                    .string("externalTrafficPolicy", spec.external_traffic_policy)
+                    .int("healthCheckNodePort", spec.health_check_node_port)
+                    .pointer(
+                        "publishNotReadyAddresses",
+                        spec.publish_not_ready_addresses.filter(|b| *b),
+                    )
+                    .pointer("sessionAffinityConfig", affinity)
+                    .strings("ipFamilies", spec.ip_families)
+                    .pointer("ipFamilyPolicy", spec.ip_family_policy)
+                    .pointer(
+                        "allocateLoadBalancerNodePorts",
+                        spec.allocate_load_balancer_node_ports,
+                    )
+                    .pointer("loadBalancerClass", spec.load_balancer_class)
+                    .pointer("internalTrafficPolicy", spec.internal_traffic_policy)
+                    .pointer("trafficDistribution", spec.traffic_distribution)
+                    .build(),
+            )
+            .put(
+                "status",
+                Obj::default()
+                    .put(
+                        "loadBalancer",
+                        Obj::default().list("ingress", ingress).build(),
+                    )
+                    .build(),
+            )
             .build(),
     ))
 }

@@ -31,6 +31,18 @@ impl ApiError {
         }
     }
 
+    /// `NewInternalError(err)`: `Internal error occurred: <err>`, the error as the one cause.
+    pub fn internal(why: &str) -> Self {
+        ApiError {
+            details: Some(json!({"causes": [{"message": why}]})),
+            ..Self::new(
+                500,
+                "InternalError",
+                format!("Internal error occurred: {why}"),
+            )
+        }
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -271,5 +283,9 @@ pub fn from_store(resource: &Resource, error: store::Error) -> ApiError {
         e @ store::Error::UidPrecondition { .. } => ApiError::new(409, "Conflict", e.to_string()),
         e @ store::Error::Expired { .. } => ApiError::expired(e.to_string()),
         store::Error::Invalid(m) => ApiError::bad_request(m),
+        store::Error::InvalidFields { name, errors, .. } => {
+            ApiError::invalid(resource, &name, &errors)
+        }
+        store::Error::Internal(why) => ApiError::internal(&why),
     }
 }

@@ -1,7 +1,8 @@
 //! `podvisor describe`: kubectl's describers (`pkg/describe/describe.go`, 1.32) for Pod,
-//! ConfigMap, Secret (sizes only, never values) and Namespace, and its generic describer for
-//! every other kind; the events of the object come from a field-selected event list, as
-//! kubectl asks for them.
+//! ConfigMap, Secret (sizes only, never values), Namespace, Service (with the endpoints of its
+//! EndpointSlices), Endpoints and EndpointSlice, and its generic describer for every other
+//! kind; the events of the object come from a field-selected event list, as kubectl asks for
+//! them.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use super::client::{self, ApiResource, JSON, encode};
 use super::get::{requests, selectors};
-use super::print::{TabWriter, age, parse_time, rfc1123z};
+use super::print::{TabWriter, age, format_labels, parse_time, rfc1123z};
 use super::{ClientArgs, Session, report};
 
 /// The annotation describe never shows.
@@ -109,7 +110,12 @@ pub async fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
-        let text = describe(r, object, events.as_deref(), Timestamp::now());
+        let slices = if r.group.is_empty() && r.kind == "Service" {
+            slices_of(&session, object).await?
+        } else {
+            Vec::new()
+        };
+        let text = describe(r, object, events.as_deref(), &slices, Timestamp::now());
         if first {
             super::print::out(&text);
             first = false;
@@ -172,11 +178,31 @@ async fn events_of(
     Ok(events)
 }
 
-/// The description of one object.
+/// The EndpointSlices of a Service, as kubectl's ServiceDescriber lists them (by the
+/// `kubernetes.io/service-name` label; none when they cannot be read).
+async fn slices_of(session: &Session, service: &Value) -> anyhow::Result<Vec<Value>> {
+    let meta = &service["metadata"];
+    let path = format!(
+        "/apis/discovery.k8s.io/v1/namespaces/{}/endpointslices?labelSelector={}",
+        encode(s(&meta["namespace"])),
+        encode(&format!("kubernetes.io/service-name={}", s(&meta["name"])))
+    );
+    let reply = session.client.get(&path, JSON).await?;
+    if !reply.ok() {
+        return Ok(Vec::new());
+    }
+    Ok(reply.json()?["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// The description of one object; `slices` are a Service's EndpointSlices.
 pub(crate) fn describe(
     r: &ApiResource,
     object: &Value,
     events: Option<&[Value]>,
+    slices: &[Value],
     now: Timestamp,
 ) -> String {
     let mut w = Writer::default();
@@ -188,6 +214,11 @@ pub(crate) fn describe(
         ("", "ConfigMap") => describe_config_map(&mut w, object, events, now),
         ("", "Secret") => describe_secret(&mut w, object),
         ("", "Namespace") => describe_namespace(&mut w, object),
+        ("", "Service") => describe_service(&mut w, object, slices, events, now),
+        ("", "Endpoints") => describe_endpoints(&mut w, object, events, now),
+        ("discovery.k8s.io", "EndpointSlice") => {
+            describe_endpoint_slice(&mut w, object, events, now)
+        }
         _ => describe_generic(&mut w, object, events, now),
     }
     w.tab.take()
@@ -1092,6 +1123,344 @@ fn describe_namespace(w: &mut Writer, ns: &Value) {
     w.write(0, &format!("Status:\t{}\n", s(&ns["status"]["phase"])));
 }
 
+/// `describeService`.
+fn describe_service(
+    w: &mut Writer,
+    svc: &Value,
+    slices: &[Value],
+    events: Option<&[Value]>,
+    now: Timestamp,
+) {
+    let meta = &svc["metadata"];
+    let spec = &svc["spec"];
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    labels_multiline(w, "Labels", &string_map(&meta["labels"]));
+    annotations_multiline(w, "Annotations", &string_map(&meta["annotations"]));
+    let selector = match spec["selector"].as_object() {
+        Some(m) if !m.is_empty() => format_labels(&spec["selector"]),
+        _ => "<none>".to_owned(),
+    };
+    w.write(0, &format!("Selector:\t{selector}\n"));
+    w.write(0, &format!("Type:\t{}\n", s(&spec["type"])));
+    if let Some(policy) = spec["ipFamilyPolicy"].as_str() {
+        w.write(0, &format!("IP Family Policy:\t{policy}\n"));
+    }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|x| s(x).to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let families = strings(&spec["ipFamilies"]);
+    w.write(
+        0,
+        &format!("IP Families:\t{}\n", or_none_joined(&families, ",")),
+    );
+    w.write(0, &format!("IP:\t{}\n", s(&spec["clusterIP"])));
+    w.write(
+        0,
+        &format!(
+            "IPs:\t{}\n",
+            or_none_joined(&strings(&spec["clusterIPs"]), ",")
+        ),
+    );
+    let external = strings(&spec["externalIPs"]);
+    if !external.is_empty() {
+        w.write(0, &format!("External IPs:\t{}\n", external.join(",")));
+    }
+    let lb_ip = s(&spec["loadBalancerIP"]);
+    if !lb_ip.is_empty() {
+        w.write(0, &format!("Desired LoadBalancer IP:\t{lb_ip}\n"));
+    }
+    let external_name = s(&spec["externalName"]);
+    if !external_name.is_empty() {
+        w.write(0, &format!("External Name:\t{external_name}\n"));
+    }
+    let ingress = svc["status"]["loadBalancer"]["ingress"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !ingress.is_empty() {
+        let list: Vec<String> = ingress
+            .iter()
+            .map(|i| {
+                let ip = s(&i["ip"]);
+                if ip.is_empty() {
+                    return s(&i["hostname"]).to_owned();
+                }
+                match i["ipMode"].as_str() {
+                    Some(mode) => format!("{ip} ({mode})"),
+                    None => ip.to_owned(),
+                }
+            })
+            .collect();
+        w.write(0, &format!("LoadBalancer Ingress:\t{}\n", list.join(", ")));
+    }
+    for port in spec["ports"].as_array().into_iter().flatten() {
+        let protocol = s(&port["protocol"]);
+        let port_name = s(&port["name"]);
+        let name = if port_name.is_empty() {
+            "<unset>"
+        } else {
+            port_name
+        };
+        w.write(
+            0,
+            &format!(
+                "Port:\t{name}\t{}/{protocol}\n",
+                port["port"].as_i64().unwrap_or(0)
+            ),
+        );
+        let target = match &port["targetPort"] {
+            Value::String(t) => t.clone(),
+            other => other.as_i64().unwrap_or(0).to_string(),
+        };
+        w.write(0, &format!("TargetPort:\t{target}/{protocol}\n"));
+        let node_port = port["nodePort"].as_i64().unwrap_or(0);
+        if node_port != 0 {
+            w.write(0, &format!("NodePort:\t{name}\t{node_port}/{protocol}\n"));
+        }
+        w.write(
+            0,
+            &format!(
+                "Endpoints:\t{}\n",
+                format_endpoint_slices(slices, Some(port_name))
+            ),
+        );
+    }
+    w.write(
+        0,
+        &format!("Session Affinity:\t{}\n", s(&spec["sessionAffinity"])),
+    );
+    for (field, title) in [
+        ("externalTrafficPolicy", "External Traffic Policy"),
+        ("internalTrafficPolicy", "Internal Traffic Policy"),
+    ] {
+        let value = s(&spec[field]);
+        if !value.is_empty() || (field == "internalTrafficPolicy" && spec[field].is_string()) {
+            w.write(0, &format!("{title}:\t{value}\n"));
+        }
+    }
+    let hc = spec["healthCheckNodePort"].as_i64().unwrap_or(0);
+    if hc != 0 {
+        w.write(0, &format!("HealthCheck NodePort:\t{hc}\n"));
+    }
+    let ranges = strings(&spec["loadBalancerSourceRanges"]);
+    if !ranges.is_empty() {
+        w.write(
+            0,
+            &format!("LoadBalancer Source Ranges:\t{}\n", ranges.join(",")),
+        );
+    }
+    let distribution = s(&spec["trafficDistribution"]);
+    if !distribution.is_empty() {
+        w.write(0, &format!("Traffic Distribution:\t{distribution}\n"));
+    }
+    if let Some(events) = events {
+        describe_events(w, events, now);
+    }
+}
+
+/// `strings.Join(list, sep)`, `<none>` for an empty list.
+fn or_none_joined(list: &[String], sep: &str) -> String {
+    if list.is_empty() {
+        "<none>".to_owned()
+    } else {
+        list.join(sep)
+    }
+}
+
+/// kubectl's `formatEndpointSlices`: the ready endpoints of the slices' ports named `port`
+/// (every port when None) as `ip:port`, at most 3 and then `+ N more...`; `<none>` without
+/// slices. A slice without ports lists bare addresses (a headless Service).
+fn format_endpoint_slices(slices: &[Value], port: Option<&str>) -> String {
+    if slices.is_empty() {
+        return "<none>".to_owned();
+    }
+    const MAX: usize = 3;
+    let mut list: Vec<String> = Vec::new();
+    let mut more = false;
+    let mut count = 0usize;
+    let ready = |e: &Value| e["conditions"]["ready"].as_bool().unwrap_or(true);
+    let first_address = |e: &Value| {
+        e["addresses"]
+            .get(0)
+            .map(|a| s(a).to_owned())
+            .unwrap_or_default()
+    };
+    for slice in slices {
+        let endpoints = slice["endpoints"].as_array().cloned().unwrap_or_default();
+        let ports = slice["ports"].as_array().cloned().unwrap_or_default();
+        if ports.is_empty() {
+            for e in &endpoints {
+                if list.len() == MAX {
+                    more = true;
+                }
+                if !ready(e) {
+                    continue;
+                }
+                if !more {
+                    list.push(first_address(e));
+                }
+                count += 1;
+            }
+            continue;
+        }
+        for p in &ports {
+            if port.is_some_and(|name| s(&p["name"]) != name) {
+                continue;
+            }
+            for e in &endpoints {
+                if list.len() == MAX {
+                    more = true;
+                }
+                if !ready(e) {
+                    continue;
+                }
+                if !more {
+                    let address = first_address(e);
+                    let number = p["port"].as_i64().unwrap_or(0);
+                    list.push(if address.contains(':') {
+                        format!("[{address}]:{number}")
+                    } else {
+                        format!("{address}:{number}")
+                    });
+                }
+                count += 1;
+            }
+        }
+    }
+    let joined = list.join(",");
+    if more {
+        format!("{joined} + {} more...", count.saturating_sub(MAX))
+    } else {
+        joined
+    }
+}
+
+/// `describeEndpoints`.
+fn describe_endpoints(w: &mut Writer, ep: &Value, events: Option<&[Value]>, now: Timestamp) {
+    let meta = &ep["metadata"];
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    labels_multiline(w, "Labels", &string_map(&meta["labels"]));
+    annotations_multiline(w, "Annotations", &string_map(&meta["annotations"]));
+    w.write(0, "Subsets:\n");
+    for subset in ep["subsets"].as_array().into_iter().flatten() {
+        let ips = |field: &str| -> String {
+            let list: Vec<String> = subset[field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| s(&a["ip"]).to_owned())
+                .collect();
+            or_none_joined(&list, ",")
+        };
+        w.write(1, &format!("Addresses:\t{}\n", ips("addresses")));
+        w.write(
+            1,
+            &format!("NotReadyAddresses:\t{}\n", ips("notReadyAddresses")),
+        );
+        let ports = subset["ports"].as_array().cloned().unwrap_or_default();
+        if !ports.is_empty() {
+            w.write(1, "Ports:\n");
+            w.write(2, "Name\tPort\tProtocol\n");
+            w.write(2, "----\t----\t--------\n");
+            for port in &ports {
+                let name = match s(&port["name"]) {
+                    "" => "<unset>",
+                    n => n,
+                };
+                w.write(
+                    2,
+                    &format!(
+                        "{name}\t{}\t{}\n",
+                        port["port"].as_i64().unwrap_or(0),
+                        s(&port["protocol"])
+                    ),
+                );
+            }
+        }
+        w.write(0, "\n");
+    }
+    if let Some(events) = events {
+        describe_events(w, events, now);
+    }
+}
+
+/// `describeEndpointSliceV1`.
+fn describe_endpoint_slice(
+    w: &mut Writer,
+    slice: &Value,
+    events: Option<&[Value]>,
+    now: Timestamp,
+) {
+    let meta = &slice["metadata"];
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    labels_multiline(w, "Labels", &string_map(&meta["labels"]));
+    annotations_multiline(w, "Annotations", &string_map(&meta["annotations"]));
+    w.write(0, &format!("AddressType:\t{}\n", s(&slice["addressType"])));
+    let ports = slice["ports"].as_array().cloned().unwrap_or_default();
+    if ports.is_empty() {
+        w.write(0, "Ports: <unset>\n");
+    } else {
+        w.write(0, "Ports:\n");
+        w.write(1, "Name\tPort\tProtocol\n");
+        w.write(1, "----\t----\t--------\n");
+        for port in &ports {
+            let name = match s(&port["name"]) {
+                "" => "<unset>",
+                n => n,
+            };
+            let number = port["port"]
+                .as_i64()
+                .map_or("<unset>".to_owned(), |p| p.to_string());
+            w.write(1, &format!("{name}\t{number}\t{}\n", s(&port["protocol"])));
+        }
+    }
+    let endpoints = slice["endpoints"].as_array().cloned().unwrap_or_default();
+    if endpoints.is_empty() {
+        w.write(0, "Endpoints: <none>\n");
+    } else {
+        w.write(0, "Endpoints:\n");
+        let or_unset = |v: &Value| v.as_str().unwrap_or("<unset>").to_owned();
+        for e in &endpoints {
+            let addresses: Vec<String> = e["addresses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| s(a).to_owned())
+                .collect();
+            w.write(
+                1,
+                &format!("- Addresses:\t{}\n", or_none_joined(&addresses, ", ")),
+            );
+            w.write(2, "Conditions:\n");
+            let ready = e["conditions"]["ready"]
+                .as_bool()
+                .map_or("<unset>".to_owned(), |b| b.to_string());
+            w.write(3, &format!("Ready:\t{ready}\n"));
+            w.write(2, &format!("Hostname:\t{}\n", or_unset(&e["hostname"])));
+            if e["targetRef"].is_object() {
+                w.write(
+                    2,
+                    &format!(
+                        "TargetRef:\t{}/{}\n",
+                        s(&e["targetRef"]["kind"]),
+                        s(&e["targetRef"]["name"])
+                    ),
+                );
+            }
+            w.write(2, &format!("NodeName:\t{}\n", or_unset(&e["nodeName"])));
+            w.write(2, &format!("Zone:\t{}\n", or_unset(&e["zone"])));
+        }
+    }
+    if let Some(events) = events {
+        describe_events(w, events, now);
+    }
+}
+
 /// kubectl's generic describer: name, namespace, labels, annotations, then every other field
 /// with "smart" labels (`creationTimestamp` → `Creation Timestamp`), sorted.
 fn describe_generic(w: &mut Writer, object: &Value, events: Option<&[Value]>, now: Timestamp) {
@@ -1231,7 +1600,7 @@ mod tests {
         };
         let secret = serde_json::json!({"metadata": {"name": "s", "namespace": "default"},
             "type": "Opaque", "data": {"pw": "aHVudGVyMg=="}});
-        let text = describe(&r, &secret, None, Timestamp::now());
+        let text = describe(&r, &secret, None, &[], Timestamp::now());
         assert!(text.contains("pw:  7 bytes"), "{text}");
         assert!(
             !text.contains("hunter2") && !text.contains("aHVudGVyMg"),

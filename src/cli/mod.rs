@@ -124,6 +124,10 @@ pub struct UpArgs {
     /// The range pod IPs come from; it must be part of 127.0.0.0/8.
     #[arg(long, value_name = "CIDR", default_value = "127.10.0.0/16")]
     pub pod_cidr: String,
+    /// The range Service cluster IPs come from; it must be part of 127.0.0.0/8 and must not
+    /// overlap --pod-cidr.
+    #[arg(long, value_name = "CIDR", default_value = "127.20.0.0/16")]
+    pub service_cidr: String,
     /// The node's name (`spec.nodeName`). Default: the host name.
     #[arg(long, value_name = "NAME")]
     pub node_name: Option<String>,
@@ -131,7 +135,8 @@ pub struct UpArgs {
     /// which).
     #[arg(long, value_name = "PORT", default_value_t = 6443)]
     pub api_port: u16,
-    /// The node's address (`status.hostIP`).
+    /// The node's address (`status.hostIP`); NodePort and LoadBalancer Services listen on
+    /// it, and it is the LoadBalancer ingress IP.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub node_address: std::net::Ipv4Addr,
     /// Whether containers get their own cgroup: `auto` where the machine allows it, `off` for

@@ -40,6 +40,26 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let service_cidr = match args.service_cidr.parse::<Cidr>() {
+        Ok(c) if !c.is_loopback() => {
+            problems.push(format!(
+                "--service-cidr {c}: must be part of 127.0.0.0/8 (podvisor gives Services loopback addresses)"
+            ));
+            None
+        }
+        Ok(c) if pod_cidr.is_some_and(|p| p.overlaps(&c)) => {
+            problems.push(format!(
+                "--service-cidr {c}: overlaps --pod-cidr {}; the two ranges must be disjoint",
+                pod_cidr.expect("checked")
+            ));
+            None
+        }
+        Ok(c) => Some(c),
+        Err(e) => {
+            problems.push(format!("--service-cidr: {e}"));
+            None
+        }
+    };
     if !args.node_address.is_loopback() {
         problems.push(format!(
             "--node-address {}: must be a loopback address (127.0.0.0/8)",
@@ -99,6 +119,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             node_name,
             host_ip: args.node_address,
             pod_cidr: pod_cidr.expect("checked above"),
+            service_cidr: service_cidr.expect("checked above"),
             image_map: image_map.map(Arc::new),
             max_container_backoff: Duration::from_secs(args.max_container_backoff),
             allocatable: allocatable(&data_dir),
@@ -139,9 +160,10 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let data_dir = config.data_dir.clone();
     let pod_cidr = config.node.pod_cidr;
+    let service_cidr = config.node.service_cidr;
     let mut daemon = Daemon::start(config).map_err(|e| anyhow::anyhow!(chain(&e)))?;
     printer.note(&format!(
-        "node up; data dir {}; pod IPs from {pod_cidr}; {}",
+        "node up; data dir {}; pod IPs from {pod_cidr}; service IPs from {service_cidr}; {}",
         data_dir.display(),
         daemon.runtime.describe()
     ));
@@ -262,7 +284,12 @@ fn prefix_names(object: &Object) -> Vec<String> {
                 .map(|c| format!("{name}/{}", c.name))
                 .collect()
         }
-        Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => Vec::new(),
+        Object::ConfigMap(_)
+        | Object::Secret(_)
+        | Object::Namespace(_)
+        | Object::Service(_)
+        | Object::Endpoints(_)
+        | Object::EndpointSlice(_) => Vec::new(),
     }
 }
 

@@ -120,7 +120,15 @@ fn check_images(report: &mut DocumentReport, options: &CheckOptions) {
     let problems = match &report.decoded {
         Some(Object::Pod(pod)) => image_map::check_pod(pod, options.image_map.as_ref()),
         // Only pods run anything.
-        Some(Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_)) | None => return,
+        Some(
+            Object::ConfigMap(_)
+            | Object::Secret(_)
+            | Object::Namespace(_)
+            | Object::Service(_)
+            | Object::Endpoints(_)
+            | Object::EndpointSlice(_),
+        )
+        | None => return,
     };
     for problem in problems {
         if options.missing_image_is_error {

@@ -10,8 +10,8 @@
 //! 2. [`decode`] / [`decode_all`] turn each document into a [`DocumentReport`]: the typed
 //!    [`Object`] if the document is valid, otherwise errors; plus warnings. Unknown and duplicate
 //!    fields are handled as `kubectl apply --validate` does ([`FieldValidation`]); defaults and
-//!    validation come from the kind's module (`model::pod`, `model::config`,
-//!    `model::namespace`); fields podvisor does not implement come from `model::unimplemented`.
+//!    validation come from the kind's module (`model::pod`, `model::config`, `model::service`,
+//!    `model::endpoints`, `model::namespace`); fields podvisor does not implement come from `model::unimplemented`.
 //!
 //! The API server decodes request bodies through the same code ([`decode_for_api`]), with the
 //! problems sorted the way it answers them (400 BadRequest, 422 Invalid, warnings) and two more
@@ -28,14 +28,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::field::{FieldError, FieldPath};
-use crate::model::{config, event, lease, namespace, pod, unimplemented};
+use crate::model::{config, endpoints, event, lease, namespace, pod, service, unimplemented};
 
 #[cfg(test)]
 mod api_tests;
@@ -186,6 +187,13 @@ pub enum Object {
     /// A `v1` `Namespace`, defaulted (no `metadata.namespace`, the name label, the
     /// `kubernetes` finalizer, `phase: Active`) and valid.
     Namespace(Box<Namespace>),
+    /// A `v1` `Service`, defaulted, with its IP family fields set, and valid; the store
+    /// allocates its cluster IP and node ports.
+    Service(Box<Service>),
+    /// A `v1` `Endpoints` (the endpoints of a Service without selector), defaulted and valid.
+    Endpoints(Box<Endpoints>),
+    /// A `discovery.k8s.io/v1` `EndpointSlice`, defaulted and valid.
+    EndpointSlice(Box<EndpointSlice>),
 }
 
 impl Object {
@@ -196,15 +204,22 @@ impl Object {
             Object::ConfigMap(_) => "ConfigMap",
             Object::Secret(_) => "Secret",
             Object::Namespace(_) => "Namespace",
+            Object::Service(_) => "Service",
+            Object::Endpoints(_) => "Endpoints",
+            Object::EndpointSlice(_) => "EndpointSlice",
         }
     }
 
     /// The object's `apiVersion`.
     pub fn api_version(&self) -> &'static str {
         match self {
-            Object::Pod(_) | Object::ConfigMap(_) | Object::Secret(_) | Object::Namespace(_) => {
-                "v1"
-            }
+            Object::Pod(_)
+            | Object::ConfigMap(_)
+            | Object::Secret(_)
+            | Object::Namespace(_)
+            | Object::Service(_)
+            | Object::Endpoints(_) => "v1",
+            Object::EndpointSlice(_) => "discovery.k8s.io/v1",
         }
     }
 
@@ -215,6 +230,9 @@ impl Object {
             Object::ConfigMap(config_map) => &config_map.metadata,
             Object::Secret(secret) => &secret.metadata,
             Object::Namespace(namespace) => &namespace.metadata,
+            Object::Service(service) => &service.metadata,
+            Object::Endpoints(endpoints) => &endpoints.metadata,
+            Object::EndpointSlice(slice) => &slice.metadata,
         }
     }
 
@@ -225,6 +243,9 @@ impl Object {
             Object::ConfigMap(config_map) => serde_json::to_value(config_map),
             Object::Secret(secret) => serde_json::to_value(secret),
             Object::Namespace(namespace) => serde_json::to_value(namespace),
+            Object::Service(service) => serde_json::to_value(service),
+            Object::Endpoints(endpoints) => serde_json::to_value(endpoints),
+            Object::EndpointSlice(slice) => serde_json::to_value(slice),
         };
         // Why no error: k8s-openapi types always serialize (string keys, finite numbers).
         value.unwrap_or(Value::Null)
@@ -269,6 +290,24 @@ pub static SUPPORTED_KINDS: &[ServedKind] = &[
         kind: "Namespace",
         namespaced: false,
         decode: decode_namespace,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "Service",
+        namespaced: true,
+        decode: decode_service,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "Endpoints",
+        namespaced: true,
+        decode: decode_endpoints,
+    },
+    ServedKind {
+        api_version: "discovery.k8s.io/v1",
+        kind: "EndpointSlice",
+        namespaced: true,
+        decode: decode_endpoint_slice,
     },
 ];
 
@@ -928,7 +967,8 @@ static API_ONLY_KINDS: &[ApiOnlyKind] = &[
 /// Decodes a request body (`value`) for the API server as an object of `api_version` and
 /// `kind`: strictly typed, defaulted and validated exactly as [`decode`] does for manifests
 /// (same code), without the manifest-only checks (unimplemented fields, image map). Serves
-/// Pod, ConfigMap, Secret, Namespace (`v1`), Event (`v1`) and Lease
+/// Pod, ConfigMap, Secret, Namespace, Service, Endpoints (`v1`), EndpointSlice
+/// (`discovery.k8s.io/v1`), Event (`v1`) and Lease
 /// (`coordination.k8s.io/v1`); any other combination is a `bad_request` line.
 ///
 /// A body without `apiVersion` or `kind` gets the expected ones, as the API server's decoder
@@ -942,7 +982,21 @@ pub fn decode_for_api(
     value: &Value,
     validation: FieldValidation,
 ) -> ApiDecoded {
-    decode_api(api_version, kind, value, &[], validation)
+    decode_api(api_version, kind, value, &[], validation, None)
+}
+
+/// [`decode_for_api`] for an update of the stored object `old`: kinds whose registry
+/// prepares updates from the stored object do so (a Service keeps the cluster IP and node
+/// ports allocated for it when the body leaves them out) and their update rules are
+/// checked (a Service's `clusterIPs` and an EndpointSlice's `addressType` are immutable).
+pub fn decode_update_for_api(
+    api_version: &str,
+    kind: &str,
+    value: &Value,
+    old: &Value,
+    validation: FieldValidation,
+) -> ApiDecoded {
+    decode_api(api_version, kind, value, &[], validation, Some(old))
 }
 
 /// [`decode_for_api`] on a raw JSON body, which also finds duplicate keys (`duplicate field
@@ -957,7 +1011,7 @@ pub fn decode_body_for_api(
         Ok(raw) => {
             let duplicates: Vec<FieldPath> =
                 raw.duplicates.iter().map(|p| render_path(p)).collect();
-            decode_api(api_version, kind, &raw.value, &duplicates, validation)
+            decode_api(api_version, kind, &raw.value, &duplicates, validation, None)
         }
         Err(error) => ApiDecoded {
             bad_request: vec![format!("json parse error: {}", json_message(&error))],
@@ -972,6 +1026,7 @@ fn decode_api(
     value: &Value,
     duplicate_fields: &[FieldPath],
     validation: FieldValidation,
+    old: Option<&Value>,
 ) -> ApiDecoded {
     let mut out = ApiDecoded::default();
     let Value::Object(fields) = value else {
@@ -1019,6 +1074,7 @@ fn decode_api(
     let value = Value::Object(fields);
 
     let mut decoder = Decoder::new(validation, false);
+    decoder.old = old.cloned();
     decoder.duplicate_fields(duplicate_fields);
     out.object = match (manifest_kind, api_only_kind) {
         (Some(served), _) => (served.decode)(&value, &mut decoder).map(|o| o.to_json()),
@@ -1145,6 +1201,9 @@ struct Decoder {
     /// Fields that had type errors: they were left out of the typed object, so validation
     /// must not also call them missing.
     type_error_paths: Vec<FieldPath>,
+    /// The stored object an API update replaces (None for creates and manifests): kinds with
+    /// update rules (Service, EndpointSlice) prepare and validate against it.
+    old: Option<Value>,
 }
 
 impl Decoder {
@@ -1155,7 +1214,15 @@ impl Decoder {
             problems: Vec::new(),
             warnings: Vec::new(),
             type_error_paths: Vec::new(),
+            old: None,
         }
+    }
+
+    /// The object an update replaces, typed; None on create or when it does not decode.
+    fn old<T: DeserializeOwned>(&self) -> Option<T> {
+        self.old
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     fn field_problem(&mut self, message: String) {
@@ -1245,6 +1312,51 @@ fn decode_namespace(value: &Value, decoder: &mut Decoder) -> Option<Object> {
     namespace::set_defaults(&mut ns);
     decoder.invalid(namespace::validate(&ns));
     Some(Object::Namespace(Box::new(ns)))
+}
+
+/// A Service as the API server prepares it: defaults, then (on update) the allocated values
+/// kept from the stored Service, `clusterIP`/`clusterIPs` in step, the IP family fields, and
+/// validation. The errors of the IP family step come alone, as upstream returns them before
+/// validating.
+fn decode_service(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut svc: Service = decoder.typed("Service", value)?;
+    default_namespace(&mut svc.metadata);
+    service::set_defaults(&mut svc);
+    let old: Option<Service> = decoder.old();
+    match &old {
+        Some(old) => service::prepare_update(&mut svc, old),
+        None => service::normalize_cluster_ips(svc.spec.get_or_insert_default(), None),
+    }
+    let family_errors = service::init_ip_family_fields(
+        svc.spec.get_or_insert_default(),
+        old.as_ref().and_then(|o| o.spec.as_ref()),
+    );
+    if !family_errors.is_empty() {
+        decoder.invalid(family_errors);
+        return Some(Object::Service(Box::new(svc)));
+    }
+    if let Some(old) = &old {
+        decoder.invalid(service::validate_update(&svc, old));
+    }
+    decoder.invalid(service::validate(&svc));
+    Some(Object::Service(Box::new(svc)))
+}
+
+fn decode_endpoints(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut ep: Endpoints = decoder.typed("Endpoints", value)?;
+    default_namespace(&mut ep.metadata);
+    endpoints::set_endpoints_defaults(&mut ep);
+    decoder.invalid(endpoints::validate_endpoints(&ep));
+    Some(Object::Endpoints(Box::new(ep)))
+}
+
+fn decode_endpoint_slice(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut slice: EndpointSlice = decoder.typed("EndpointSlice", value)?;
+    default_namespace(&mut slice.metadata);
+    endpoints::set_endpoint_slice_defaults(&mut slice);
+    let old: Option<EndpointSlice> = decoder.old();
+    decoder.invalid(endpoints::validate_endpoint_slice(&slice, old.as_ref()));
+    Some(Object::EndpointSlice(Box::new(slice)))
 }
 
 fn decode_event(value: &Value, decoder: &mut Decoder) -> Option<Value> {

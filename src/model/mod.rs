@@ -2,7 +2,9 @@
 //! image map. Pure apart from reading manifest files: no tokio, no processes.
 
 pub mod check;
+pub mod cidr;
 pub mod config;
+pub mod endpoints;
 pub mod env;
 pub mod event;
 pub mod expansion;
@@ -15,6 +17,7 @@ pub mod patch;
 pub mod pod;
 pub mod quantity;
 pub mod selector;
+pub mod service;
 pub mod table;
 pub mod unimplemented;
 pub mod validation;

@@ -137,6 +137,65 @@ pub static IMPLEMENTED: &[KindTable] = &[
             },
         ],
     },
+    KindTable {
+        kind: "Service",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "spec",
+                rules: SERVICE_SPEC,
+            },
+            Section {
+                prefix: "spec.ports[*]",
+                rules: SERVICE_PORT,
+            },
+        ],
+    },
+    KindTable {
+        kind: "Endpoints",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "subsets[*].addresses[*]",
+                rules: ENDPOINT_ADDRESS,
+            },
+            Section {
+                prefix: "subsets[*].notReadyAddresses[*]",
+                rules: ENDPOINT_ADDRESS,
+            },
+            Section {
+                prefix: "subsets[*].ports[*]",
+                rules: ENDPOINT_PORT,
+            },
+        ],
+    },
+    KindTable {
+        kind: "EndpointSlice",
+        sections: &[
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "",
+                rules: ENDPOINT_SLICE,
+            },
+            Section {
+                prefix: "endpoints[*]",
+                rules: ENDPOINT,
+            },
+            Section {
+                prefix: "ports[*]",
+                rules: ENDPOINT_PORT,
+            },
+        ],
+    },
 ];
 
 const POD: &[Section] = &[
@@ -323,6 +382,63 @@ pub const SECRET: &[Rule] = &[
 
 /// The fields of a Namespace: all of them (`status` is in [`OBJECT`]).
 pub const NAMESPACE: &[Rule] = &[any("spec.finalizers")];
+
+/// The fields of a Service spec. `externalTrafficPolicy: Local` would keep the client's
+/// address, which a proxying gateway cannot; DNS-only, cloud-only and multi-node fields are
+/// not implemented.
+pub const SERVICE_SPEC: &[Rule] = &[
+    // ClusterIP, NodePort, LoadBalancer (ExternalName is refused by validation).
+    any("type"),
+    any("selector"),
+    any("clusterIP"),
+    any("clusterIPs"),
+    any("ipFamilies"),
+    any("ipFamilyPolicy"),
+    any("sessionAffinity"),
+    any("sessionAffinityConfig.clientIP.timeoutSeconds"),
+    any("publishNotReadyAddresses"),
+    // One node: every endpoint is node-local, so both values behave alike.
+    any("internalTrafficPolicy"),
+    only_str("externalTrafficPolicy", "Cluster"),
+    any("allocateLoadBalancerNodePorts"),
+    any("healthCheckNodePort"),
+];
+
+/// The fields of a Service port. The gateway proxies TCP only.
+pub const SERVICE_PORT: &[Rule] = &[
+    any("name"),
+    any("port"),
+    any("targetPort"),
+    any("nodePort"),
+    any("appProtocol"),
+    only_str("protocol", "TCP"),
+];
+
+/// The fields of an address of an Endpoints subset (no cluster DNS: no hostname).
+pub const ENDPOINT_ADDRESS: &[Rule] = &[any("ip"), any("nodeName"), any("targetRef")];
+
+/// The fields of a port of an Endpoints subset or an EndpointSlice.
+pub const ENDPOINT_PORT: &[Rule] = &[
+    any("name"),
+    any("port"),
+    any("appProtocol"),
+    only_str("protocol", "TCP"),
+];
+
+/// The fields of an EndpointSlice besides its endpoints and ports: IPv4 addresses only (the
+/// gateway connects to addresses; FQDN and IPv6 slices route nothing).
+pub const ENDPOINT_SLICE: &[Rule] = &[only_str("addressType", "IPv4")];
+
+/// The fields of an endpoint of an EndpointSlice (one node: no zones or hints; no cluster
+/// DNS: no hostname).
+pub const ENDPOINT: &[Rule] = &[
+    any("addresses"),
+    any("conditions.ready"),
+    any("conditions.serving"),
+    any("conditions.terminating"),
+    any("nodeName"),
+    any("targetRef"),
+];
 
 /// The paths of the fields set in `value` (an object of `kind`) that podvisor does not
 /// implement, in document order with keys sorted. Empty for a kind without a table.

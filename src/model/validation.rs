@@ -11,8 +11,10 @@
 //! hand (no regex crate). Pure: no IO, no tokio, no clock.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::field::{FieldError, FieldPath};
 
@@ -29,6 +31,8 @@ pub const IS_NEGATIVE_ERROR_MSG: &str = "must be greater than or equal to 0";
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_LABEL_ERR_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+const DNS1035_LABEL_ERR_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 const DNS1123_SUBDOMAIN_FMT: &str =
     "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1123_SUBDOMAIN_ERR_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
@@ -126,6 +130,23 @@ pub fn is_dns1123_label(value: &str) -> Vec<String> {
                 &["my-name", "123-abc"],
             ));
         }
+    }
+    errs
+}
+
+/// Upstream `IsDNS1035Label` (Service names).
+pub fn is_dns1035_label(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > DNS1123_LABEL_MAX_LENGTH {
+        errs.push(max_len_error(DNS1123_LABEL_MAX_LENGTH));
+    }
+    let starts_with_letter = value.bytes().next().is_some_and(|c| c.is_ascii_lowercase());
+    if !starts_with_letter || !matches_dns1123_label(value) {
+        errs.push(regex_error(
+            DNS1035_LABEL_ERR_MSG,
+            DNS1035_LABEL_FMT,
+            &["my-name", "abc-123"],
+        ));
     }
     errs
 }
@@ -313,6 +334,124 @@ pub fn is_valid_port_num(port: i64) -> Vec<String> {
     }
 }
 
+/// The protocols of container, service and endpoint ports (upstream
+/// `supportedPortProtocols`), sorted like upstream's `sets.List`.
+pub const PORT_PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+
+/// Upstream `ValidatePortNumOrName`.
+pub fn validate_port_num_or_name(port: &IntOrString, path: &FieldPath) -> Vec<FieldError> {
+    match port {
+        IntOrString::Int(n) => is_valid_port_num(i64::from(*n))
+            .into_iter()
+            .map(|msg| FieldError::invalid(path, *n, msg))
+            .collect(),
+        IntOrString::String(s) => is_valid_port_name(s)
+            .into_iter()
+            .map(|msg| FieldError::invalid(path, s.as_str(), msg))
+            .collect(),
+    }
+}
+
+/// Go's `netutils.ParseIPSloppy`: an IPv4 address in dotted decimal (leading zeros allowed,
+/// read as decimal) or an IPv6 address.
+pub fn parse_ip_sloppy(value: &str) -> Option<IpAddr> {
+    if value.contains(':') {
+        return value.parse().ok();
+    }
+    let parts: Vec<&str> = value.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    for (octet, part) in octets.iter_mut().zip(parts) {
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    Some(IpAddr::V4(Ipv4Addr::from(octets)))
+}
+
+/// Upstream `IsValidIP` (field form).
+pub fn validate_ip(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    match parse_ip_sloppy(value) {
+        Some(_) => Vec::new(),
+        None => vec![FieldError::invalid(
+            path,
+            value,
+            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+        )],
+    }
+}
+
+/// Upstream `IsValidIPv4Address`.
+pub fn validate_ipv4_address(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    match parse_ip_sloppy(value) {
+        Some(IpAddr::V4(_)) => Vec::new(),
+        _ => vec![FieldError::invalid(
+            path,
+            value,
+            "must be a valid IPv4 address",
+        )],
+    }
+}
+
+/// Upstream `ValidateNonSpecialIP` (endpoint addresses, external IPs), with one deviation:
+/// loopback addresses are allowed, since every pod of podvisor has one (`127.10.0.0/16`) and
+/// external instances registered on the same machine listen on one too.
+pub fn validate_non_special_ip(value: &str, path: &FieldPath) -> Vec<FieldError> {
+    let Some(ip) = parse_ip_sloppy(value) else {
+        return vec![FieldError::invalid(
+            path,
+            value,
+            "must be a valid IP address",
+        )];
+    };
+    let mut errs = Vec::new();
+    if ip.is_unspecified() {
+        errs.push(FieldError::invalid(
+            path,
+            value,
+            format!("may not be unspecified ({value})"),
+        ));
+    }
+    let (link_local, link_local_multicast) = match ip {
+        IpAddr::V4(v4) => (v4.is_link_local(), v4.octets()[..3] == [224, 0, 0]),
+        IpAddr::V6(v6) => (
+            v6.segments()[0] & 0xffc0 == 0xfe80,
+            v6.segments()[0] & 0xff0f == 0xff02,
+        ),
+    };
+    if link_local {
+        errs.push(FieldError::invalid(
+            path,
+            value,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+        ));
+    }
+    if link_local_multicast {
+        errs.push(FieldError::invalid(
+            path,
+            value,
+            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
+        ));
+    }
+    errs
+}
+
+/// Upstream `ValidateImmutableField`: `field is immutable` when the value changed.
+pub fn validate_immutable_field(
+    new: &serde_json::Value,
+    old: &serde_json::Value,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    if new == old {
+        Vec::new()
+    } else {
+        vec![FieldError::invalid(path, new.clone(), "field is immutable")]
+    }
+}
+
 /// Upstream `IsValidPortName` (an IANA_SVC_NAME).
 pub fn is_valid_port_name(port: &str) -> Vec<String> {
     let mut errs = Vec::new();
@@ -400,6 +539,16 @@ pub fn name_is_dns_label(name: &str, prefix: bool) -> Vec<String> {
         is_dns1123_label(&mask_trailing_dash(name))
     } else {
         is_dns1123_label(name)
+    }
+}
+
+/// Upstream `NameIsDNS1035Label` (`ValidateServiceName`); `prefix` is true for
+/// `generateName`.
+pub fn name_is_dns1035_label(name: &str, prefix: bool) -> Vec<String> {
+    if prefix {
+        is_dns1035_label(&mask_trailing_dash(name))
+    } else {
+        is_dns1035_label(name)
     }
 }
 

@@ -5,57 +5,8 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
-/// An IPv4 range in CIDR notation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cidr {
-    pub network: Ipv4Addr,
-    pub prefix: u8,
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (ip, prefix) = s
-            .split_once('/')
-            .ok_or_else(|| format!("invalid CIDR {s:?}: expected ADDRESS/PREFIX"))?;
-        let ip: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| format!("invalid CIDR {s:?}: {ip:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| (8..=30).contains(p))
-            .ok_or_else(|| format!("invalid CIDR {s:?}: the prefix must be 8 to 30"))?;
-        let mask = u32::MAX << (32 - prefix);
-        let network = Ipv4Addr::from(u32::from(ip) & mask);
-        if network != ip {
-            return Err(format!(
-                "invalid CIDR {s:?}: host bits are set (the network is {network}/{prefix})"
-            ));
-        }
-        Ok(Cidr { network, prefix })
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
-
-impl Cidr {
-    /// Whether every address of the range routes to the loopback interface.
-    pub fn is_loopback(&self) -> bool {
-        self.network.is_loopback()
-    }
-
-    fn size(&self) -> u32 {
-        1u32 << (32 - self.prefix)
-    }
-}
+pub use crate::model::cidr::Cidr;
 
 /// Allocated addresses of one range.
 #[derive(Debug)]

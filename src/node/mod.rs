@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub host_ip: Ipv4Addr,
     /// Where pod IPs come from.
     pub pod_cidr: Cidr,
+    /// Where Service cluster IPs come from (`--service-cidr`).
+    pub service_cidr: Cidr,
     /// How images map to host commands.
     pub image_map: Option<Arc<ImageMap>>,
     /// The CrashLoopBackOff maximum (KEP-4603), 1 to 300 s.

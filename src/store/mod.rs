@@ -17,6 +17,7 @@
 
 pub mod events;
 pub mod resources;
+pub mod services;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -27,14 +28,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Event, Pod, PodStatus, Service};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
 use self::resources::Resource;
+use self::services::{AllocError, ServiceIndex, ServiceNetwork};
+use crate::model::field::FieldError;
 
 /// Store errors, named as the API server's status reasons; messages are the API server's.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
     #[error("{resource} \"{name}\" already exists")]
     AlreadyExists { resource: String, name: String },
@@ -50,6 +53,28 @@ pub enum Error {
     Expired { requested: u64, oldest: u64 },
     #[error("invalid object: {0}")]
     Invalid(String),
+    /// What the store checks itself refused (a Service's cluster IP or node port is taken,
+    /// its update changes what may not change): upstream's 422 Invalid.
+    #[error("{kind} \"{name}\" is invalid: {}", render_field_errors(errors))]
+    InvalidFields {
+        kind: &'static str,
+        name: String,
+        errors: Vec<FieldError>,
+    },
+    /// Nothing left to allocate (`failed to allocate a serviceIP: range is full`): upstream's
+    /// 500 InternalError.
+    #[error("Internal error occurred: {0}")]
+    Internal(String),
+}
+
+/// Field errors as the API server joins them in a message: one alone, else `[a, b]`.
+fn render_field_errors(errors: &[FieldError]) -> String {
+    let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    if list.len() == 1 {
+        list[0].clone()
+    } else {
+        format!("[{}]", list.join(", "))
+    }
 }
 
 /// The namespace and name of an object.
@@ -196,6 +221,11 @@ struct State {
     event_index: HashMap<String, String>,
     /// Stored event keys in creation order, for trimming.
     event_order: VecDeque<String>,
+    /// What the stored Services hold (cluster IPs, node ports, LoadBalancer ports), kept in
+    /// step with them by `commit`.
+    services: ServiceIndex,
+    /// Where Services get their addresses.
+    service_network: ServiceNetwork,
 }
 
 /// The local store: memory, watch history, optional SQLite persistence.
@@ -235,6 +265,8 @@ impl Store {
                 history_floor: 0,
                 event_index: HashMap::new(),
                 event_order: VecDeque::new(),
+                services: ServiceIndex::default(),
+                service_network: ServiceNetwork::default(),
             }),
             changes,
             persistence: None,
@@ -272,12 +304,68 @@ impl Store {
                     }
                     state.event_order.push_back(k.clone());
                 }
+                if resource == &resources::SERVICES
+                    && let Ok(svc) = serde_json::from_value::<Service>(value.clone())
+                {
+                    state.services.insert(&svc);
+                }
                 state.objects.insert(k, (resource, Arc::new(value)));
             }
         }
         store.memory_durable.send_replace(loaded.resource_version);
         store.persistence = Some(Mutex::new(persistence));
         Ok(store)
+    }
+
+    /// Sets where Services get their cluster IPs and the node address LoadBalancer and
+    /// NodePort Services listen on (`--service-cidr`, `--node-address`); before the node
+    /// serves. Services already stored keep what they hold.
+    pub fn set_service_network(&self, network: ServiceNetwork) {
+        self.lock().service_network = network;
+    }
+
+    /// Where Services get their addresses.
+    pub fn service_network(&self) -> ServiceNetwork {
+        self.lock().service_network
+    }
+
+    /// A Service as a create or update would store it (cluster IP and node ports allocated,
+    /// update rules checked), without storing it: a dry run. `obj` is decoded and valid.
+    pub fn preview_service(&self, obj: Value) -> Result<Value, Error> {
+        let state = self.lock();
+        let (k, _) = service_key(&obj);
+        let current = state.objects.get(&k).map(|(_, v)| v.clone());
+        let mut index = state.services.clone();
+        let network = state.service_network;
+        drop(state);
+        let mut obj = obj;
+        admit_service(&mut index, &network, &mut obj, current.as_deref())?;
+        Ok(obj)
+    }
+
+    /// Checks that a batch of Services (decoded and valid) can be stored one after the other,
+    /// each created or replacing the stored one of its name, without storing any: the first
+    /// that cannot, by its position in `objects`, and why. For `up -f`, where nothing may be
+    /// half-applied.
+    pub fn check_services(&self, objects: &[Value]) -> Result<(), (usize, Error)> {
+        let state = self.lock();
+        let mut index = state.services.clone();
+        for (i, obj) in objects.iter().enumerate() {
+            let (k, _) = service_key(obj);
+            let current = state.objects.get(&k).map(|(_, v)| v.clone());
+            let mut obj = obj.clone();
+            admit_service(
+                &mut index,
+                &state.service_network,
+                &mut obj,
+                current.as_deref(),
+            )
+            .map_err(|e| (i, e))?;
+            if let Ok(svc) = serde_json::from_value::<Service>(obj) {
+                index.insert(&svc);
+            }
+        }
+        Ok(())
     }
 
     /// Flushes and closes the database (at node shutdown).
@@ -325,6 +413,16 @@ impl Store {
         }
         let object = Arc::new(object);
         let previous = state.objects.get(&k).map(|(_, v)| v.clone());
+        if resource == &resources::SERVICES {
+            match change_type {
+                ChangeType::Deleted => state.services.remove(&owner_of_value(&object)),
+                _ => {
+                    if let Ok(svc) = serde_json::from_value::<Service>(Value::clone(&object)) {
+                        state.services.insert(&svc);
+                    }
+                }
+            }
+        }
         match change_type {
             ChangeType::Deleted => {
                 state.objects.remove(&k);
@@ -693,6 +791,10 @@ impl Backend for Store {
             });
         }
         set_server_fields(&mut obj, resource, &namespace);
+        if resource == &resources::SERVICES {
+            let st = &mut *state;
+            admit_service(&mut st.services, &st.service_network, &mut obj, None)?;
+        }
         Ok(self.commit(&mut state, ChangeType::Added, resource, k, obj))
     }
 
@@ -816,6 +918,16 @@ impl Backend for Store {
                 obj
             }
         };
+        let mut next = next;
+        if resource == &resources::SERVICES && part == Part::Main {
+            let st = &mut *state;
+            admit_service(
+                &mut st.services,
+                &st.service_network,
+                &mut next,
+                Some(&current),
+            )?;
+        }
         let mut unchanged = next.clone();
         unchanged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
         if unchanged == *current {
@@ -909,6 +1021,61 @@ impl Backend for Store {
     }
 }
 
+/// The store key and `namespace/name` of a Service given as JSON.
+fn service_key(obj: &Value) -> (String, String) {
+    let namespace = meta_str(obj, "namespace").unwrap_or("default");
+    let name = meta_str(obj, "name").unwrap_or_default();
+    (
+        key(&resources::SERVICES, namespace, name),
+        format!("{namespace}/{name}"),
+    )
+}
+
+fn owner_of_value(obj: &Value) -> String {
+    service_key(obj).1
+}
+
+/// The service registry's part of a Service write, inside the critical section: on update,
+/// the stored Service's allocated values kept and the update rules checked (as the API did;
+/// again here for writers that do not go through the API, `up -f`); on create, the status is
+/// the registry's. Then [`services::allocate`]. `obj` becomes what will be stored.
+fn admit_service(
+    index: &mut ServiceIndex,
+    network: &ServiceNetwork,
+    obj: &mut Value,
+    current: Option<&Value>,
+) -> Result<(), Error> {
+    let name = meta_str(obj, "name").unwrap_or_default().to_owned();
+    let mut svc: Service =
+        serde_json::from_value(obj.clone()).map_err(|e| Error::Invalid(e.to_string()))?;
+    match current {
+        Some(current) => {
+            let old: Service = serde_json::from_value(current.clone())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            crate::model::service::prepare_update(&mut svc, &old);
+            let errors = crate::model::service::validate_update(&svc, &old);
+            if !errors.is_empty() {
+                return Err(Error::InvalidFields {
+                    kind: "Service",
+                    name,
+                    errors,
+                });
+            }
+        }
+        None => svc.status = None,
+    }
+    services::allocate(index, network, &mut svc).map_err(|e| match e {
+        AllocError::Invalid(errors) => Error::InvalidFields {
+            kind: "Service",
+            name,
+            errors,
+        },
+        AllocError::Internal(message) => Error::Internal(message),
+    })?;
+    *obj = serde_json::to_value(&svc).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok(())
+}
+
 /// `current` with `deletionTimestamp` and `deletionGracePeriodSeconds` (`rest.BeforeDelete`);
 /// the first graceful delete also bumps a generation that is set.
 fn with_deletion(current: &Value, deadline: Timestamp, grace: i64, first: bool) -> Value {
@@ -930,8 +1097,9 @@ fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
         obj["metadata"] = json!({});
     }
     // Pods carry a generation since 1.33 (set on create, bumped by spec changes and by the
-    // graceful delete); the other kinds served here have none (their strategies set none).
-    let has_generation = resource == &resources::PODS;
+    // graceful delete), EndpointSlices too (bumped when anything but metadata changes); the
+    // other kinds served here have none (their strategies set none).
+    let has_generation = resource == &resources::PODS || resource == &resources::ENDPOINT_SLICES;
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("metadata is an object");

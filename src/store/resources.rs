@@ -136,6 +136,45 @@ pub static SECRETS: Resource = Resource {
     has_status: false,
 };
 
+pub static SERVICES: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "services",
+    singular: "service",
+    kind: "Service",
+    namespaced: true,
+    short_names: &["svc"],
+    in_all: true,
+    subresources: &[],
+    has_status: true,
+};
+
+pub static ENDPOINTS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "endpoints",
+    singular: "endpoints",
+    kind: "Endpoints",
+    namespaced: true,
+    short_names: &["ep"],
+    in_all: false,
+    subresources: &[],
+    has_status: false,
+};
+
+pub static ENDPOINT_SLICES: Resource = Resource {
+    group: "discovery.k8s.io",
+    version: "v1",
+    plural: "endpointslices",
+    singular: "endpointslice",
+    kind: "EndpointSlice",
+    namespaced: true,
+    short_names: &[],
+    in_all: false,
+    subresources: &[],
+    has_status: false,
+};
+
 pub static EVENTS: Resource = Resource {
     group: "",
     version: "v1",
@@ -163,7 +202,17 @@ pub static LEASES: Resource = Resource {
 };
 
 /// Every served resource, in discovery order.
-pub static ALL: &[&Resource] = &[&NAMESPACES, &PODS, &CONFIG_MAPS, &SECRETS, &EVENTS, &LEASES];
+pub static ALL: &[&Resource] = &[
+    &NAMESPACES,
+    &PODS,
+    &CONFIG_MAPS,
+    &SECRETS,
+    &SERVICES,
+    &ENDPOINTS,
+    &EVENTS,
+    &LEASES,
+    &ENDPOINT_SLICES,
+];
 
 /// The served resource of a group and plural.
 pub fn by_plural(group: &str, plural: &str) -> Option<&'static Resource> {

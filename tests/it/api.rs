@@ -35,6 +35,9 @@ const SECRETS: &str = "/api/v1/namespaces/default/secrets";
 const EVENTS: &str = "/api/v1/namespaces/default/events";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
 const NAMESPACES: &str = "/api/v1/namespaces";
+const SERVICES: &str = "/api/v1/namespaces/default/services";
+const ENDPOINTS: &str = "/api/v1/namespaces/default/endpoints";
+const SLICES: &str = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices";
 
 // ---------------------------------------------------------------------------------------------
 // The client side of the tests.
@@ -109,6 +112,16 @@ impl Api {
             ..Default::default()
         })
         .await;
+        Api::connect(node)
+    }
+
+    /// Restarts the node on its data dir and connects to its new API.
+    async fn restart(self) -> Api {
+        Api::connect(self.node.restart().await)
+    }
+
+    /// A client of a node's API, from the kubeconfig it wrote.
+    fn connect(node: TestNode) -> Api {
         let data = node.dir.path().join("data");
         let kubeconfig = data.join("kubeconfig");
         let client = Client::from_config(Some(&kubeconfig), &data).unwrap();
@@ -3105,5 +3118,510 @@ async fn protobuf_bodies_create_and_update_as_json_ones() {
         .map(name_of)
         .collect();
     assert_eq!(names, ["proto"]);
+    api.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Services, Endpoints and EndpointSlices: what the service registry allocates and refuses.
+// ---------------------------------------------------------------------------------------------
+
+fn service(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
+}
+
+/// The `n`th host address of this test process's service CIDR.
+fn service_ip(n: u32) -> String {
+    let cidr: podvisor::model::cidr::Cidr = test_service_cidr().parse().unwrap();
+    cidr.at(n).to_string()
+}
+
+/// Asserts a 422 on a Service with exactly these field errors (upstream's message and one
+/// cause per error), and returns the Status.
+#[track_caller]
+fn assert_invalid_service(r: &Resp, name: &str, errors: &[(&str, &str, &str)]) -> Value {
+    let list: Vec<String> = errors
+        .iter()
+        .map(|(field, _, message)| format!("{field}: {message}"))
+        .collect();
+    let message = if list.len() == 1 {
+        list[0].clone()
+    } else {
+        format!("[{}]", list.join(", "))
+    };
+    let s = assert_status(
+        r,
+        422,
+        "Invalid",
+        &format!("Service \"{name}\" is invalid: {message}"),
+    );
+    let causes: Vec<Value> = errors
+        .iter()
+        .map(|(field, reason, message)| json!({"reason": reason, "message": message, "field": field}))
+        .collect();
+    assert_eq!(
+        s["details"],
+        json!({"name": name, "kind": "Service", "causes": causes}),
+        "{s}"
+    );
+    s
+}
+
+/// A ClusterIP Service gets the first free address of the node's service CIDR and the
+/// registry's defaults; NodePort and LoadBalancer ones get node ports from 30000–32767, and a
+/// LoadBalancer one the node address as its ingress. A requested address or port that is
+/// taken or out of range, and a LoadBalancer port another one listens on, are 422s that write
+/// nothing; a dry run shows the allocation and keeps nothing.
+#[tokio::test]
+async fn services_get_cluster_ips_node_ports_and_the_node_address() {
+    let api = Api::start().await;
+    let web = api
+        .create(
+            SERVICES,
+            &service(
+                "web",
+                json!({"selector": {"app": "web"}, "ports": [{"port": 80}]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        web["spec"],
+        json!({
+            "selector": {"app": "web"},
+            "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80}],
+            "type": "ClusterIP",
+            "clusterIP": service_ip(1),
+            "clusterIPs": [service_ip(1)],
+            "sessionAffinity": "None",
+            "internalTrafficPolicy": "Cluster",
+            "ipFamilies": ["IPv4"],
+            "ipFamilyPolicy": "SingleStack",
+        })
+    );
+    assert_eq!(web["status"], json!({"loadBalancer": {}}));
+    assert!(web["metadata"].get("generation").is_none(), "{web}");
+
+    let np = api
+        .create(
+            SERVICES,
+            &service("np", json!({"type": "NodePort", "ports": [{"port": 80}]})),
+        )
+        .await;
+    assert_eq!(np["spec"]["clusterIP"], service_ip(2));
+    assert_eq!(np["spec"]["ports"][0]["nodePort"], 30000);
+    assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
+
+    let lb = api
+        .create(
+            SERVICES,
+            &service(
+                "lb",
+                json!({"type": "LoadBalancer", "ports": [{"port": 8080}]}),
+            ),
+        )
+        .await;
+    assert_eq!(lb["spec"]["ports"][0]["nodePort"], 30001);
+    assert_eq!(lb["spec"]["allocateLoadBalancerNodePorts"], true);
+    assert_eq!(
+        lb["status"],
+        json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}})
+    );
+
+    let rv = api.list_rv(SERVICES).await;
+    let taken = service_ip(1);
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service("b", json!({"clusterIP": taken, "ports": [{"port": 80}]})),
+        )
+        .await,
+        "b",
+        &[(
+            "spec.clusterIPs",
+            "FieldValueInvalid",
+            &format!(
+                "Invalid value: []string{{\"{taken}\"}}: failed to allocate IP {taken}: provided IP is already allocated"
+            ),
+        )],
+    );
+    let cidr = test_service_cidr();
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "b",
+                json!({"clusterIP": "127.9.9.9", "ports": [{"port": 80}]}),
+            ),
+        )
+        .await,
+        "b",
+        &[(
+            "spec.clusterIPs",
+            "FieldValueInvalid",
+            &format!(
+                "Invalid value: []string{{\"127.9.9.9\"}}: failed to allocate IP 127.9.9.9: the provided IP (127.9.9.9) is not in the valid range. The range of valid IPs is {cidr}"
+            ),
+        )],
+    );
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "b",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30000}]}),
+            ),
+        )
+        .await,
+        "b",
+        &[(
+            "spec.ports[0].nodePort",
+            "FieldValueInvalid",
+            "Invalid value: 30000: provided port is already allocated",
+        )],
+    );
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "b",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]}),
+            ),
+        )
+        .await,
+        "b",
+        &[(
+            "spec.ports[0].nodePort",
+            "FieldValueInvalid",
+            "Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767",
+        )],
+    );
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "b",
+                json!({"type": "LoadBalancer", "ports": [{"port": 8080}]}),
+            ),
+        )
+        .await,
+        "b",
+        &[(
+            "spec.ports[0].port",
+            "FieldValueInvalid",
+            "Invalid value: 8080: port 8080/TCP of the node address 127.0.0.1 is already used by LoadBalancer service default/lb; podvisor serves LoadBalancer services on the node address at their own port, so two of them cannot share a port and protocol",
+        )],
+    );
+    assert_eq!(
+        api.list_rv(SERVICES).await,
+        rv,
+        "a refused Service wrote nothing"
+    );
+
+    // A dry run allocates for the answer only.
+    let preview = api
+        .post(
+            &format!("{SERVICES}?dryRun=All"),
+            &service("dry", json!({"ports": [{"port": 80}]})),
+        )
+        .await
+        .expect(201);
+    assert!(
+        preview["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.")
+    );
+    assert_eq!(api.names(SERVICES).await, ["lb", "np", "web"]);
+    assert_eq!(api.list_rv(SERVICES).await, rv);
+    api.stop().await;
+}
+
+/// Bad ports and selectors are upstream's 422s with one cause per problem; an ExternalName
+/// Service is refused with the types podvisor serves.
+#[tokio::test]
+async fn invalid_services_are_upstreams_422s() {
+    let api = Api::start().await;
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "bad",
+                json!({"selector": {"app": "a b"},
+                    "ports": [{"port": 0}, {"name": "x", "port": 80, "targetPort": "not_a_name"}]}),
+            ),
+        )
+        .await,
+        "bad",
+        &[
+            ("spec.ports[0].name", "FieldValueRequired", "Required value"),
+            (
+                "spec.ports[0].port",
+                "FieldValueInvalid",
+                "Invalid value: 0: must be between 1 and 65535, inclusive",
+            ),
+            (
+                "spec.ports[0].targetPort",
+                "FieldValueInvalid",
+                "Invalid value: 0: must be between 1 and 65535, inclusive",
+            ),
+            (
+                "spec.ports[1].targetPort",
+                "FieldValueInvalid",
+                "Invalid value: \"not_a_name\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+            ),
+            (
+                "spec.selector",
+                "FieldValueInvalid",
+                "Invalid value: \"a b\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+            ),
+        ],
+    );
+    assert_invalid_service(
+        &api.post(
+            SERVICES,
+            &service(
+                "ext",
+                json!({"type": "ExternalName", "externalName": "example.com"}),
+            ),
+        )
+        .await,
+        "ext",
+        &[(
+            "spec.type",
+            "FieldValueNotSupported",
+            "Unsupported value: \"ExternalName\": supported values: \"ClusterIP\", \"LoadBalancer\", \"NodePort\" (podvisor has no cluster DNS to answer an ExternalName; use a Service without selector and an EndpointSlice with the address instead)",
+        )],
+    );
+    assert_eq!(api.names(SERVICES).await, Vec::<String>::new());
+    api.stop().await;
+}
+
+/// Updates keep what was allocated when the body leaves it out (the same manifest applied
+/// again), `clusterIP` may not change, `spec.ports` merge by `port` in a strategic merge
+/// patch, a type change to ClusterIP releases the node ports, and a delete releases the
+/// cluster IP for another Service to take.
+#[tokio::test]
+async fn service_updates_keep_allocations_and_the_cluster_ip() {
+    let api = Api::start().await;
+    let body = service(
+        "web",
+        json!({"type": "NodePort", "ports": [{"name": "a", "port": 80}]}),
+    );
+    let web = api.create(SERVICES, &body).await;
+    let ip = web["spec"]["clusterIP"].as_str().unwrap().to_owned();
+    let node_port = web["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
+    let path = format!("{SERVICES}/web");
+
+    // PUT of the original body: allocations kept, nothing changed.
+    let mut again = body.clone();
+    again["metadata"]["resourceVersion"] = web["metadata"]["resourceVersion"].clone();
+    let same = api.put(&path, &again).await.expect(200);
+    assert_eq!(same["spec"], web["spec"]);
+    assert_eq!(rv_of(&same), rv_of(&web));
+
+    let other = service_ip(9);
+    assert_invalid_service(
+        &api.patch(
+            &path,
+            "application/merge-patch+json",
+            &json!({"spec": {"clusterIP": other}}).to_string(),
+        )
+        .await,
+        "web",
+        &[(
+            "spec.clusterIPs[0]",
+            "FieldValueInvalid",
+            &format!("Invalid value: []string{{\"{other}\"}}: may not change once set"),
+        )],
+    );
+
+    let patched = api
+        .patch(
+            &path,
+            "application/strategic-merge-patch+json",
+            r#"{"spec": {"ports": [{"name": "b", "port": 81}]}}"#,
+        )
+        .await
+        .expect(200);
+    let ports: Vec<(String, i64)> = patched["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["port"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ports, [("b".to_owned(), 81), ("a".to_owned(), 80)]);
+    assert_eq!(patched["spec"]["ports"][1]["nodePort"], node_port);
+    assert_eq!(patched["spec"]["clusterIP"], ip.as_str());
+
+    // NodePort -> ClusterIP drops the node ports; another Service can take them.
+    let plain = api
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            r#"{"spec": {"type": "ClusterIP"}}"#,
+        )
+        .await
+        .expect(200);
+    assert!(
+        plain["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p.get("nodePort").is_none()),
+        "{plain}"
+    );
+    assert!(
+        plain["spec"].get("externalTrafficPolicy").is_none(),
+        "{plain}"
+    );
+    api.create(
+        SERVICES,
+        &service(
+            "np",
+            json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": node_port}]}),
+        ),
+    )
+    .await;
+
+    // Deleting web releases its cluster IP.
+    api.delete(&path, None).await.expect(200);
+    let reuse = api
+        .create(
+            SERVICES,
+            &service("reuse", json!({"clusterIP": ip, "ports": [{"port": 80}]})),
+        )
+        .await;
+    assert_eq!(reuse["spec"]["clusterIP"], ip.as_str());
+    api.stop().await;
+}
+
+/// What Services hold is recomputed from the stored objects when the node starts again.
+#[tokio::test]
+async fn service_allocations_survive_a_restart() {
+    let api = Api::start().await;
+    let svc = api
+        .create(
+            SERVICES,
+            &service(
+                "np",
+                json!({"type": "NodePort", "ports": [{"port": 80, "nodePort": 30123}]}),
+            ),
+        )
+        .await;
+    let ip = svc["spec"]["clusterIP"].as_str().unwrap().to_owned();
+    let api = api.restart().await;
+    assert_eq!(
+        api.get(&format!("{SERVICES}/np")).await.expect(200)["spec"],
+        svc["spec"]
+    );
+    let r = api
+        .post(
+            SERVICES,
+            &service(
+                "b",
+                json!({"type": "NodePort", "clusterIP": ip,
+                    "ports": [{"port": 80, "nodePort": 30123}]}),
+            ),
+        )
+        .await;
+    assert_invalid_service(
+        &r,
+        "b",
+        &[(
+            "spec.clusterIPs",
+            "FieldValueInvalid",
+            &format!(
+                "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+            ),
+        )],
+    );
+    let fresh = api
+        .create(
+            SERVICES,
+            &service("c", json!({"type": "NodePort", "ports": [{"port": 80}]})),
+        )
+        .await;
+    assert_ne!(fresh["spec"]["clusterIP"], ip.as_str());
+    assert_ne!(fresh["spec"]["ports"][0]["nodePort"], 30123);
+    api.stop().await;
+}
+
+/// Endpoints and EndpointSlices of a Service without selector: created with loopback
+/// addresses (podvisor's deviation from `ValidateNonSpecialIP`), defaulted (a slice port's
+/// name is `""`, so kubectl's `describe svc` never dereferences a missing one), a slice's
+/// generation follows its changes, its endpoints list is replaced by a strategic merge patch
+/// (atomic), `addressType` is immutable, and bad input is a 422.
+#[tokio::test]
+async fn endpoints_and_endpoint_slices() {
+    let api = Api::start().await;
+    let ep = api
+        .create(
+            ENDPOINTS,
+            &json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "ext"},
+                "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 9000}]}]}),
+        )
+        .await;
+    assert_eq!(ep["subsets"][0]["ports"][0]["protocol"], "TCP");
+
+    let slice = api
+        .create(
+            SLICES,
+            &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "ext-1", "labels": {"kubernetes.io/service-name": "ext"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": true}},
+                    {"addresses": ["127.0.0.2"]}],
+                "ports": [{"port": 9000}]}),
+        )
+        .await;
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "", "port": 9000, "protocol": "TCP"}])
+    );
+    assert_eq!(slice["metadata"]["generation"], 1);
+    let path = format!("{SLICES}/ext-1");
+    let patched = api
+        .patch(
+            &path,
+            "application/strategic-merge-patch+json",
+            r#"{"endpoints": [{"addresses": ["127.0.0.3"]}]}"#,
+        )
+        .await
+        .expect(200);
+    assert_eq!(patched["endpoints"], json!([{"addresses": ["127.0.0.3"]}]));
+    assert_eq!(patched["metadata"]["generation"], 2);
+    let r = api
+        .patch(
+            &path,
+            "application/merge-patch+json",
+            r#"{"addressType": "FQDN", "endpoints": [{"addresses": ["db.example.com"]}]}"#,
+        )
+        .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "EndpointSlice.discovery.k8s.io \"ext-1\" is invalid: addressType: Invalid value: \"FQDN\": field is immutable",
+    );
+    let r = api
+        .post(
+            SLICES,
+            &json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": "bad"}, "addressType": "IPv4",
+                "endpoints": [{"addresses": ["0.0.0.0"]}],
+                "ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]}),
+        )
+        .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "EndpointSlice.discovery.k8s.io \"bad\" is invalid: [ports[1].name: Duplicate value: \"a\", endpoints[0].addresses[0]: Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)]",
+    );
+    assert_eq!(api.names(SLICES).await, ["ext-1"]);
     api.stop().await;
 }

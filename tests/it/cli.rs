@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::harness::{PODVISOR, TESTAPP, alive, test_cidr};
+use crate::harness::{PODVISOR, TESTAPP, alive, test_cidr, test_service_cidr};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -153,6 +153,8 @@ fn up_refuses_bad_input_before_starting() {
         .args([
             "--pod-cidr",
             "10.0.0.0/16",
+            "--service-cidr",
+            "10.96.0.0/16",
             "--image-map",
             "/nonexistent/map.yaml",
         ])
@@ -166,6 +168,10 @@ fn up_refuses_bad_input_before_starting() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
         all.contains("--pod-cidr 10.0.0.0/16: must be part of 127.0.0.0/8"),
+        "{all}"
+    );
+    assert!(
+        all.contains("--service-cidr 10.96.0.0/16: must be part of 127.0.0.0/8"),
         "{all}"
     );
     assert!(
@@ -239,6 +245,66 @@ fn up_refuses_objects_in_a_missing_namespace() {
     assert_eq!(code, Some(0), "{}", lines.join("\n"));
 }
 
+/// Services whose node ports clash, with each other or with a stored one, are refused before
+/// anything of the batch is stored; a service-cidr that overlaps the pod-cidr is refused.
+#[test]
+fn up_refuses_services_whose_ports_clash() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = dir.path().join("services.yaml");
+    let service = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: NodePort\n  ports: [{{port: 80, nodePort: 30100}}]\n"
+        )
+    };
+    std::fs::write(&services, format!("{}---\n{}", service("a"), service("b"))).unwrap();
+    let up = |extra: &[&str]| {
+        Command::new(PODVISOR)
+            .args(["up", "--api-port", "0", "--color", "never"])
+            .args(["--pod-cidr", &test_cidr()])
+            .args(extra)
+            .arg("-f")
+            .arg(&services)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    let out = up(&["--service-cidr", &test_cidr()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("overlaps --pod-cidr") && stderr.contains("nothing was started"),
+        "{stderr}"
+    );
+    let out = up(&["--service-cidr", &test_service_cidr()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"error: cannot create service "b": Service "b" is invalid: spec.ports[0].nodePort: Invalid value: 30100: provided port is already allocated"#
+        ),
+        "{stdout}"
+    );
+    // Nothing of the batch was stored: `a` alone is created afresh, not found unchanged.
+    std::fs::write(&services, service("a")).unwrap();
+    let mut up = Up::start(&["-f", &services.to_string_lossy()], dir.path());
+    up.wait_line("podvisor: API at", Duration::from_secs(20));
+    up.signal(rustix::process::Signal::INT);
+    let (code, lines) = up.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    assert!(
+        !lines.iter().any(|l| l.contains("service/a unchanged")),
+        "{}",
+        lines.join("\n")
+    );
+    // Applied again, `a` keeps its node port and is unchanged.
+    let mut up = Up::start(&["-f", &services.to_string_lossy()], dir.path());
+    up.wait_line("service/a unchanged", Duration::from_secs(20));
+    up.signal(rustix::process::Signal::INT);
+    let (code, lines) = up.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+}
+
 /// Runs `podvisor up` with piped output; lines arrive on a channel.
 struct Up {
     child: Child,
@@ -256,6 +322,8 @@ impl Up {
             .args([
                 "--pod-cidr",
                 &test_cidr(),
+                "--service-cidr",
+                &test_service_cidr(),
                 "--color",
                 "never",
                 "--api-port",

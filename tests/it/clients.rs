@@ -4,6 +4,10 @@
 //! `kubectl create --dry-run=client`, the error paths, and (kubectl only) `kubectl create
 //! namespace|configmap|secret`, which send protobuf bodies.
 //!
+//! Services, Endpoints and EndpointSlices are listed and described (`describe svc` of a
+//! Service whose EndpointSlice port has no name, which panics kubectl 1.32 when the server
+//! leaves the name unset).
+//!
 //! Each flow is one async function taking a [`Tool`]; `both!` makes a test per tool. The
 //! kubectl variants print why they are skipped when `kubectl` is not on PATH.
 
@@ -276,6 +280,7 @@ both!(logs_and_follow);
 both!(events_of_a_pod);
 both!(configmap_from_kubectl_create);
 both!(error_paths);
+both!(services_endpoints_and_slices);
 
 /// The header and a row of a `get` table.
 fn row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
@@ -724,6 +729,42 @@ async fn kubectl_create_sends_protobuf() {
         "{}",
         out.stderr
     );
+
+    // `kubectl create service` (protobuf too): a NodePort Service gets its node port.
+    let out = env
+        .ok(&[
+            "create",
+            "service",
+            "nodeport",
+            "web",
+            "--tcp=80:8080",
+            "--node-port=30080",
+        ])
+        .await;
+    assert_eq!(out.trim(), "service/web created");
+    let svc = get(&["service", "web"]).await;
+    assert_eq!(
+        svc["spec"]["ports"],
+        serde_json::json!([{"name": "80-8080", "port": 80, "protocol": "TCP",
+            "targetPort": 8080, "nodePort": 30080}]),
+        "{svc}"
+    );
+    assert_eq!(svc["spec"]["selector"], serde_json::json!({"app": "web"}));
+    let out = env
+        .run(&[
+            "create",
+            "service",
+            "nodeport",
+            "other",
+            "--tcp=81",
+            "--node-port=30080",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim(),
+        "error: failed to create NodePort service: Service \"other\" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+    );
     env.stop().await;
 }
 
@@ -829,4 +870,193 @@ async fn with_data_dir(env: &Env, args: &[&str], data: &Path) -> std::process::O
         .output()
         .await
         .unwrap()
+}
+
+/// Flow: Services from `up -f` and from `apply -f`, then `get svc,endpoints,endpointslices`
+/// (kubectl's columns), `get svc -o wide`, and `describe svc` of a Service without selector
+/// whose EndpointSlice port has no name, and of one without endpoints.
+async fn services_endpoints_and_slices(env: Env) {
+    env.node.apply(
+        r#"apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: np}
+spec:
+  type: NodePort
+  ports:
+  - {port: 81, nodePort: 30081}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: lb}
+spec:
+  type: LoadBalancer
+  selector: {app: lb}
+  ports:
+  - {port: 8081, nodePort: 30082}
+"#,
+    );
+    let file = env.file(
+        "ext.yaml",
+        r#"apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec:
+  ports:
+  - {port: 9000}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: ext-1
+  labels: {kubernetes.io/service-name: ext}
+addressType: IPv4
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+ports:
+- port: 9000
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: ext}
+subsets:
+- addresses: [{ip: 127.0.0.1}]
+  ports: [{port: 9000}]
+"#,
+    );
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    use podvisor::store::Backend;
+    let ip = |name: &str| {
+        env.node
+            .store
+            .get(&podvisor::store::resources::SERVICES, "default", name)
+            .unwrap()["spec"]["clusterIP"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    let all = env.ok(&["get", "svc,endpoints,endpointslices"]).await;
+    let cells = |name: &str| -> Vec<String> {
+        row(&all, name)
+            .unwrap_or_else(|| panic!("no {name} row:\n{all}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        all.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ],
+        "{all}"
+    );
+    assert_eq!(
+        cells("service/web")[..5],
+        ["service/web", "ClusterIP", &ip("web"), "<none>", "80/TCP"],
+        "{all}"
+    );
+    assert_eq!(
+        cells("service/np")[..5],
+        [
+            "service/np",
+            "NodePort",
+            &ip("np"),
+            "<none>",
+            "81:30081/TCP"
+        ],
+        "{all}"
+    );
+    assert_eq!(
+        cells("service/lb")[..5],
+        [
+            "service/lb",
+            "LoadBalancer",
+            &ip("lb"),
+            "127.0.0.1",
+            "8081:30082/TCP"
+        ],
+        "{all}"
+    );
+    assert_eq!(
+        cells("endpoints/ext")[..2],
+        ["endpoints/ext", "127.0.0.1:9000"],
+        "{all}"
+    );
+    assert!(
+        all.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]),
+        "{all}"
+    );
+    assert_eq!(
+        cells("endpointslice.discovery.k8s.io/ext-1")[..4],
+        [
+            "endpointslice.discovery.k8s.io/ext-1",
+            "IPv4",
+            "9000",
+            "127.0.0.1"
+        ],
+        "{all}"
+    );
+
+    let wide = env.ok(&["get", "svc", "-o", "wide"]).await;
+    assert!(wide.lines().next().unwrap().ends_with("SELECTOR"), "{wide}");
+    assert!(row(&wide, "web").unwrap().ends_with("app=web"), "{wide}");
+    assert!(row(&wide, "ext").unwrap().ends_with("<none>"), "{wide}");
+
+    let ext = ip("ext");
+    let text = env.ok(&["describe", "svc", "ext"]).await;
+    assert_eq!(
+        text,
+        format!(
+            "Name:                     ext
+Namespace:                default
+Labels:                   <none>
+Annotations:              <none>
+Selector:                 <none>
+Type:                     ClusterIP
+IP Family Policy:         SingleStack
+IP Families:              IPv4
+IP:                       {ext}
+IPs:                      {ext}
+Port:                     <unset>  9000/TCP
+TargetPort:               9000/TCP
+Endpoints:                127.0.0.1:9000
+Session Affinity:         None
+Internal Traffic Policy:  Cluster
+Events:                   <none>
+"
+        )
+    );
+    let text = env.ok(&["describe", "svc", "lb"]).await;
+    let lb_lines: Vec<&str> = text.lines().collect();
+    for expected in [
+        "Selector:                 app=lb",
+        "Type:                     LoadBalancer",
+        "LoadBalancer Ingress:     127.0.0.1 (VIP)",
+        "Port:                     <unset>  8081/TCP",
+        "NodePort:                 <unset>  30082/TCP",
+        "Endpoints:                <none>",
+        "External Traffic Policy:  Cluster",
+    ] {
+        assert!(lb_lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    env.stop().await;
 }

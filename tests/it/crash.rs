@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use podvisor::cli::client::Client;
 use serde_json::{Value, json};
 
-use crate::harness::{PODVISOR, TESTAPP, alive, read_records, recorded_pids, test_cidr};
+use crate::harness::{
+    PODVISOR, TESTAPP, alive, read_records, recorded_pids, test_cidr, test_service_cidr,
+};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -33,6 +35,7 @@ impl Up {
             .arg(dir.join("data"))
             .args(["--api-port", "0", "--color", "never", "--cgroups", cgroups])
             .args(["--pod-cidr", &test_cidr()])
+            .args(["--service-cidr", &test_service_cidr()])
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file);

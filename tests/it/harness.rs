@@ -27,6 +27,8 @@ pub const PODVISOR: &str = env!("CARGO_BIN_EXE_podvisor");
 /// A node running inside the test.
 pub struct TestNode {
     daemon: Option<Daemon>,
+    /// How the node was started, to start it again on the same data dir.
+    config: DaemonConfig,
     pub store: Arc<Store>,
     pub dir: tempfile::TempDir,
     /// The record file every testapp process of this test appends to.
@@ -59,6 +61,13 @@ pub fn test_cidr() -> String {
     format!("127.{}.{}.0/24", 100 + (pid / 256) % 150, pid % 256)
 }
 
+/// A loopback /24 for Service cluster IPs of this test process, disjoint from every
+/// [`test_cidr`] (second octet 250 to 255).
+pub fn test_service_cidr() -> String {
+    let pid = std::process::id();
+    format!("127.{}.{}.0/24", 250 + (pid / 256) % 6, pid % 256)
+}
+
 impl TestNode {
     pub async fn start() -> TestNode {
         TestNode::start_with(NodeOptions::default()).await
@@ -67,12 +76,13 @@ impl TestNode {
     pub async fn start_with(options: NodeOptions) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let record = dir.path().join("record");
-        let mut daemon = Daemon::start(DaemonConfig {
+        let config = DaemonConfig {
             data_dir: dir.path().join("data"),
             node: NodeConfig {
                 node_name: "test-node".to_owned(),
                 host_ip: "127.0.0.1".parse().unwrap(),
                 pod_cidr: test_cidr().parse().unwrap(),
+                service_cidr: test_service_cidr().parse().unwrap(),
                 image_map: options.image_map.map(Arc::new),
                 max_container_backoff: options.max_backoff,
                 allocatable: NodeAllocatable {
@@ -85,15 +95,29 @@ impl TestNode {
             cgroups: options.cgroups,
             log_rotation: Rotation::default(),
             api_port: options.api.then_some(0),
-        })
-        .unwrap();
+        };
+        let mut daemon = Daemon::start(config.clone()).unwrap();
         daemon.run().await.unwrap();
         TestNode {
             store: daemon.store.clone(),
             daemon: Some(daemon),
+            config,
             dir,
             record,
         }
+    }
+
+    /// Stops the node (grace 1 for whatever still runs) and starts it again on the same data
+    /// dir, as a second `podvisor up` would. The API (if any) comes back on another port.
+    pub async fn restart(mut self) -> TestNode {
+        let daemon = self.daemon.take().unwrap();
+        daemon.shutdown(2);
+        daemon.wait().await;
+        let mut daemon = Daemon::start(self.config.clone()).unwrap();
+        daemon.run().await.unwrap();
+        self.store = daemon.store.clone();
+        self.daemon = Some(daemon);
+        self
     }
 
     /// Applies YAML through the same decode, defaults and validation as `podvisor up`,

@@ -268,6 +268,66 @@ fn missing_type_is_the_endpoints_and_another_kind_is_kept() {
     );
 }
 
+/// What `kubectl create service nodeport web --tcp=80:8080` sends: every string of the spec
+/// set (empty ones too), the target port as an int, no status.
+#[test]
+fn service_as_kubectl_create_sends_it() {
+    use k8s_pb::apimachinery::pkg::util::intstr::IntOrString;
+    let svc = core::Service {
+        metadata: Some(kubectl_meta("web")),
+        spec: Some(core::ServiceSpec {
+            ports: vec![core::ServicePort {
+                name: Some("80-8080".to_owned()),
+                protocol: Some("TCP".to_owned()),
+                port: Some(80),
+                target_port: Some(IntOrString {
+                    r#type: Some(0),
+                    int_val: Some(8080),
+                    str_val: Some(String::new()),
+                }),
+                node_port: Some(0),
+                ..Default::default()
+            }],
+            selector: [("app".to_owned(), "web".to_owned())].into(),
+            cluster_ip: Some(String::new()),
+            r#type: Some("NodePort".to_owned()),
+            session_affinity: Some(String::new()),
+            external_traffic_policy: Some(String::new()),
+            health_check_node_port: Some(0),
+            publish_not_ready_addresses: Some(false),
+            ..Default::default()
+        }),
+        status: Some(core::ServiceStatus::default()),
+    };
+    assert_eq!(
+        decoded(&envelope("v1", "Service", &svc), "v1", "Service"),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+               "spec": {"ports": [{"name": "80-8080", "protocol": "TCP", "port": 80,
+                                   "targetPort": 8080}],
+                        "selector": {"app": "web"}, "type": "NodePort"},
+               "status": {"loadBalancer": {}}})
+    );
+    let named = core::Service {
+        spec: Some(core::ServiceSpec {
+            ports: vec![core::ServicePort {
+                port: Some(80),
+                target_port: Some(IntOrString {
+                    r#type: Some(1),
+                    int_val: Some(0),
+                    str_val: Some("http".to_owned()),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        decoded(&envelope("v1", "Service", &named), "v1", "Service")["spec"]["ports"],
+        json!([{"port": 80, "targetPort": "http"}])
+    );
+}
+
 #[test]
 fn kinds_without_a_conversion_are_unsupported() {
     let pod = core::Pod::default();

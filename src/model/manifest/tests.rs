@@ -360,7 +360,7 @@ fn unsupported_kinds_name_the_supported_ones() {
     assert_eq!(
         r.errors,
         [
-            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
+            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)"
         ]
     );
     assert!(r.object.is_none());
@@ -652,8 +652,8 @@ fn same_name_in_other_namespaces_or_unsupported_kinds_is_not_a_duplicate() {
     assert!(reports[1].errors.is_empty());
     assert_eq!(reports[2].errors.len(), 1, "default is default");
 
-    let svc = doc("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n");
-    let reports = decode_all(&[svc.clone(), svc], FieldValidation::Strict);
+    let ingress = doc("apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: web}\n");
+    let reports = decode_all(&[ingress.clone(), ingress], FieldValidation::Strict);
     assert_eq!(
         reports[1].errors.len(),
         1,
@@ -674,7 +674,7 @@ fn every_served_kind_has_an_implemented_fields_table() {
     }
     assert_eq!(
         supported_kinds_list(),
-        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1)"
+        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)"
     );
 }
 

@@ -29,7 +29,8 @@ use crate::model::validation::{
     is_dns1123_subdomain_with_underscore, is_http_header_name, is_qualified_name,
     is_relaxed_env_var_name, is_valid_group_id, is_valid_label_value, is_valid_port_name,
     is_valid_port_num, is_valid_user_id, name_is_dns_subdomain, validate_dns1123_label,
-    validate_labels, validate_nonnegative, validate_object_meta, validate_qualified_name,
+    validate_labels, validate_nonnegative, validate_object_meta, validate_port_num_or_name,
+    validate_qualified_name,
 };
 
 type Errs = Vec<FieldError>;
@@ -1716,20 +1717,6 @@ fn validate_http_get(http: &k8s_openapi::api::core::v1::HTTPGetAction, path: &Fi
         }
     }
     errs
-}
-
-/// Upstream `ValidatePortNumOrName`.
-fn validate_port_num_or_name(port: &IntOrString, path: &FieldPath) -> Errs {
-    match port {
-        IntOrString::Int(n) => is_valid_port_num(i64::from(*n))
-            .into_iter()
-            .map(|msg| FieldError::invalid(path, *n, msg))
-            .collect(),
-        IntOrString::String(s) => is_valid_port_name(s)
-            .into_iter()
-            .map(|msg| FieldError::invalid(path, s.as_str(), msg))
-            .collect(),
-    }
 }
 
 /// Stop signals a Linux pod may use (upstream `supportedStopSignalsLinux`), sorted like

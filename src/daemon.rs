@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::controller;
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::metrics::Metrics;
 use crate::model::manifest::Object;
@@ -180,8 +181,20 @@ impl Daemon {
 
     /// Starts the endpoints controllers, the lease controller and the service proxy.
     fn start_controllers(&mut self, node: &NodeConfig) {
-        let stop = self.stop_controllers.subscribe();
-        let _ = (node, stop);
+        let stop = || self.stop_controllers.subscribe();
+        let endpoints = controller::sync::run_endpoints(self.store.clone(), stop());
+        let leases =
+            controller::lease::run_leases(self.store.clone(), node.node_name.clone(), stop());
+        let proxy = controller::proxy::run_proxy(
+            self.store.clone(),
+            self.gateway.clone(),
+            node.host_ip,
+            node.node_name.clone(),
+            stop(),
+        );
+        self.controllers.spawn(endpoints);
+        self.controllers.spawn(leases);
+        self.controllers.spawn(proxy);
     }
 
     /// Creates decoded objects in the store, in order, through the same store path as the

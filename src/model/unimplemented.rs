@@ -85,13 +85,6 @@ const fn only_str(path: &'static str, value: &'static str) -> Rule {
     }
 }
 
-const fn only_bool(path: &'static str, value: bool) -> Rule {
-    Rule {
-        path,
-        accept: Accept::Bool(value),
-    }
-}
-
 /// The implemented fields of every served kind.
 pub static IMPLEMENTED: &[KindTable] = &[
     KindTable {
@@ -288,10 +281,10 @@ pub const POD_SPEC: &[Rule] = &[
     any("securityContext.runAsUser"),
     any("securityContext.runAsGroup"),
     any("priority"),
+    any("enableServiceLinks"),
     // Harmless at their defaults only: podvisor behaves as these values say.
     only_str("dnsPolicy", "ClusterFirst"),
     only_str("schedulerName", "default-scheduler"),
-    only_bool("enableServiceLinks", true),
 ];
 
 /// The fields of one container.

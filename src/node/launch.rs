@@ -9,17 +9,17 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use serde_json::Value;
 
 use super::NodeContext;
-use crate::model::env::{EnvContext, EnvSourceLookup, container_env};
+use crate::model::env::{EnvContext, EnvSourceLookup, container_env, service_env};
 use crate::model::expansion::expand_command_and_args;
 use crate::model::image_map;
 use crate::model::quantity::Quantity;
 use crate::runtime::process::ProcessSpec;
 use crate::runtime::signals::parse_signal;
-use crate::store::resources::{CONFIG_MAPS, SECRETS};
+use crate::store::resources::{CONFIG_MAPS, SECRETS, SERVICES};
 use crate::store::{Backend, Store};
 
 /// The default `PATH` of a container when podvisor itself has none.
@@ -68,6 +68,28 @@ fn string_map(data: &Value, decode: impl Fn(&str) -> Option<String>) -> BTreeMap
         .collect()
 }
 
+/// The service variables of `pod`: the Services of its namespace as they are now (a Service
+/// created later is seen by containers started later, as with the kubelet).
+fn services_env(ctx: &NodeContext, pod: &Pod) -> Vec<(String, String)> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let enable = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.enable_service_links)
+        .unwrap_or(true);
+    if !enable {
+        return Vec::new();
+    }
+    let services: Vec<Service> = ctx
+        .store
+        .list(&SERVICES, Some(namespace))
+        .0
+        .iter()
+        .filter_map(|v| serde_json::from_value(Value::clone(v)).ok())
+        .collect();
+    service_env(&services, namespace, enable)
+}
+
 /// Resolves what `container` of `pod` runs. `Err` is a `CreateContainerConfigError` message.
 pub fn resolve(
     ctx: &NodeContext,
@@ -79,7 +101,7 @@ pub fn resolve(
         pod_ips: vec![pod_ip.to_owned()],
         host_ips: vec![ctx.config.host_ip.to_string()],
         node_allocatable: ctx.config.allocatable,
-        service_env: Vec::new(),
+        service_env: services_env(ctx, pod),
     };
     let sources = StoreEnvSources(&ctx.store);
     let env = container_env(pod, container, &env_ctx, &sources).map_err(|e| e.to_string())?;

@@ -3223,7 +3223,7 @@ async fn services_get_cluster_ips_node_ports_and_the_node_address() {
     assert_eq!(lb["spec"]["allocateLoadBalancerNodePorts"], true);
     assert_eq!(
         lb["status"],
-        json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ipMode": "VIP"}]}})
+        json!({"loadBalancer": {"ingress": [{"ip": test_node_address().to_string(), "ipMode": "VIP"}]}})
     );
 
     let rv = api.list_rv(SERVICES).await;
@@ -3307,7 +3307,10 @@ async fn services_get_cluster_ips_node_ports_and_the_node_address() {
         &[(
             "spec.ports[0].port",
             "FieldValueInvalid",
-            "Invalid value: 8080: port 8080/TCP of the node address 127.0.0.1 is already used by LoadBalancer service default/lb; podvisor serves LoadBalancer services on the node address at their own port, so two of them cannot share a port and protocol",
+            &format!(
+                "Invalid value: 8080: port 8080/TCP of the node address {} is already used by LoadBalancer service default/lb; podvisor serves LoadBalancer services on the node address at their own port, so two of them cannot share a port and protocol",
+                test_node_address()
+            ),
         )],
     );
     assert_eq!(

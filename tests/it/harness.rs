@@ -42,6 +42,8 @@ pub struct NodeOptions {
     pub cgroups: CgroupMode,
     pub max_backoff: Duration,
     pub image_map: Option<ImageMap>,
+    /// Wait for the gateway before stopping a deleted pod (false: `--unordered-termination`).
+    pub ordered_termination: bool,
 }
 
 impl Default for NodeOptions {
@@ -51,6 +53,7 @@ impl Default for NodeOptions {
             cgroups: CgroupMode::Auto,
             max_backoff: Duration::from_secs(300),
             image_map: None,
+            ordered_termination: true,
         }
     }
 }
@@ -59,6 +62,15 @@ impl Default for NodeOptions {
 pub fn test_cidr() -> String {
     let pid = std::process::id();
     format!("127.{}.{}.0/24", 100 + (pid / 256) % 150, pid % 256)
+}
+
+/// The node address of this test process (`--node-address`: NodePort and LoadBalancer
+/// listeners, `status.hostIP`): the last address of its [`test_cidr`], which pods (given
+/// addresses from the bottom) never reach in a test.
+pub fn test_node_address() -> std::net::Ipv4Addr {
+    format!("{}254", test_cidr().trim_end_matches("0/24"))
+        .parse()
+        .unwrap()
 }
 
 /// A loopback /24 for Service cluster IPs of this test process, disjoint from every
@@ -80,7 +92,7 @@ impl TestNode {
             data_dir: dir.path().join("data"),
             node: NodeConfig {
                 node_name: "test-node".to_owned(),
-                host_ip: "127.0.0.1".parse().unwrap(),
+                host_ip: test_node_address(),
                 pod_cidr: test_cidr().parse().unwrap(),
                 service_cidr: test_service_cidr().parse().unwrap(),
                 image_map: options.image_map.map(Arc::new),
@@ -90,7 +102,9 @@ impl TestNode {
                     memory_bytes: 1 << 30,
                     ephemeral_storage_bytes: 1 << 34,
                 },
-                endpoint_barrier: Some(std::time::Duration::from_secs(2)),
+                endpoint_barrier: options
+                    .ordered_termination
+                    .then_some(Duration::from_secs(2)),
             },
             cgroups: options.cgroups,
             log_rotation: Rotation::default(),
@@ -142,6 +156,11 @@ impl TestNode {
         text.replace("$TESTAPP", TESTAPP)
             .replace("$RECORD", &self.record.to_string_lossy())
             .replace("$DIR", &self.dir.path().to_string_lossy())
+    }
+
+    /// The node address (NodePort and LoadBalancer listeners, `status.hostIP`).
+    pub fn node_address(&self) -> std::net::Ipv4Addr {
+        self.config.node.host_ip
     }
 
     pub fn pod(&self, name: &str) -> Option<Arc<Pod>> {

@@ -11,5 +11,6 @@ mod hooks;
 mod init;
 mod probes;
 mod processes;
+mod services;
 mod termination;
 mod tidy;

@@ -239,11 +239,12 @@ spec:
     let uid = p.metadata.uid.clone().unwrap();
     let ip = p.status.as_ref().unwrap().pod_ip.clone().unwrap();
     assert!(ip.starts_with("127."), "pod IP {ip}");
+    let host = node.node_address();
     let log = wait_log(&node, "env", "app", 0, "name=").await;
     assert_eq!(
         log,
         format!(
-            "name=env ns=default uid={uid} label=demo note=hi node=test-node sa=builder ip={ip} host=127.0.0.1 mem=128 greeting=hello composed=hello-world escaped=$(GREETING) pwd=/tmp hostname=env"
+            "name=env ns=default uid={uid} label=demo note=hi node=test-node sa=builder ip={ip} host={host} mem=128 greeting=hello composed=hello-world escaped=$(GREETING) pwd=/tmp hostname=env"
         )
     );
     node.stop().await;

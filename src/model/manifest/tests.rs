@@ -615,7 +615,7 @@ fn defaulted_fields_warn_only_at_other_values() {
     assert_eq!(
         r.warnings,
         [
-            "app.yaml: Pod \"web\": fields not implemented by podvisor (ignored): spec.dnsPolicy, spec.enableServiceLinks, spec.schedulerName"
+            "app.yaml: Pod \"web\": fields not implemented by podvisor (ignored): spec.dnsPolicy, spec.schedulerName"
         ]
     );
 }

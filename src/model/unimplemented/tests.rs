@@ -110,7 +110,6 @@ fn fields_implemented_at_one_value_warn_at_others() {
             "spec.containers[0].terminationMessagePath",
             "spec.containers[0].terminationMessagePolicy",
             "spec.dnsPolicy",
-            "spec.enableServiceLinks",
             "spec.schedulerName"
         ]
     );

@@ -164,7 +164,7 @@ struct Load {
     by_backend: std::collections::BTreeMap<String, usize>,
 }
 
-/// `total` GETs of `/` over `workers` keep-alive connections, as fast as they go; `midway`
+/// `total` POSTs to `/` over `workers` keep-alive connections, as fast as they go; `midway`
 /// is called once after a third of them. Bounded by 90 s.
 async fn load_while(
     addr: SocketAddr,
@@ -191,7 +191,12 @@ async fn load_while(
                 {
                     f();
                 }
-                match tokio::time::timeout(SECS(5), client.get(uri.clone())).await {
+                // POST: the gateway never retries it, so a request sent to a pod that is
+                // going away fails instead of being hidden by a retry.
+                let request = hyper::Request::post(uri.clone())
+                    .body(Empty::<Bytes>::new())
+                    .unwrap();
+                match tokio::time::timeout(SECS(5), client.request(request)).await {
                     Ok(Ok(response)) => {
                         let status = response.status();
                         let name = response
@@ -651,4 +656,71 @@ async fn registered_instance_leaves_on_lease_expiry_and_on_sigterm() {
 fn sigterm(pid: i32) {
     let pid = rustix::process::Pid::from_raw(pid).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+}
+
+/// `/metrics` on the API: the gateway's counters per service port, the barrier's histogram,
+/// pods by phase.
+#[tokio::test]
+async fn metrics_count_gateway_requests_barriers_and_pods() {
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    node.apply(&web_pod("web-a", "app: web", ""));
+    node.apply(&service(
+        "web",
+        "  selector: {app: web}\n  ports:\n  - {name: http, port: 80, targetPort: http}",
+    ));
+    wait_ready(&node, "web-a").await;
+    let addr = vip(&node, "web");
+    eventually_async(SECS(10), "the gateway answers", || async move {
+        get(addr, "/").await.ok().filter(|r| r.0 == 200)
+    })
+    .await;
+    node.delete("web-a", None);
+    node.wait_gone("web-a", SECS(20)).await;
+    let client = podvisor::cli::client::Client::from_config(
+        Some(&node.dir.path().join("data/kubeconfig")),
+        std::path::Path::new(""),
+    )
+    .unwrap();
+    let reply = client.get("/metrics", "text/plain").await.unwrap();
+    assert_eq!(reply.status, 200);
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
+            .to_owned()
+    };
+    let requests = line(r#"podvisor_gateway_requests_total{service="default/web",port="http"}"#);
+    let n: f64 = requests.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 1.0, "{requests}");
+    assert_eq!(
+        line("podvisor_endpoint_barrier_duration_seconds_count"),
+        "podvisor_endpoint_barrier_duration_seconds_count 1"
+    );
+    assert_eq!(
+        line(r#"podvisor_pods{phase="Running"}"#),
+        r#"podvisor_pods{phase="Running"} 0"#
+    );
+    node.stop().await;
+}
+
+/// A LoadBalancer whose port another process holds on the node address: the Service is
+/// stored (the API cannot know), and a Warning event on it says why nothing listens.
+#[tokio::test]
+async fn a_taken_port_is_a_warning_event_on_the_service() {
+    let node = TestNode::start().await;
+    let taken = std::net::TcpListener::bind((node.node_address(), 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    node.apply(&service(
+        "lb",
+        &format!("  type: LoadBalancer\n  selector: {{app: web}}\n  ports:\n  - {{name: http, port: {port}}}"),
+    ));
+    node.wait_event("lb", "FailedToListen", "address already in use", SECS(10))
+        .await;
+    drop(taken);
+    node.stop().await;
 }

@@ -8,16 +8,18 @@
 //!
 //! Must not: block on anything but the watch; every store call is a short critical section.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::controller::endpoints::{
     self, CONTROLLER_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, desired_endpoints, desired_slices,
 };
+use crate::store::events::{Source, object_event};
 use crate::store::resources::{self, Resource};
 use crate::store::{Backend, Change, ChangeType, ObjectKey, Part, Store};
 
@@ -107,6 +109,8 @@ pub async fn run_endpoints(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
     let (snapshot, mut changes) = store.watch();
     let mut cache = Cache::default();
     let mut dirty = BTreeSet::new();
+    // (service, pod uid, port) already reported as unresolvable.
+    let mut warned: HashSet<(ObjectKey, String, String)> = HashSet::new();
     for change in &snapshot {
         cache.apply(change, &mut dirty);
     }
@@ -119,6 +123,7 @@ pub async fn run_endpoints(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
     loop {
         for key in std::mem::take(&mut dirty) {
             sync_service(&store, &cache, &key);
+            warn_unresolved_ports(&store, &cache, &key, &mut warned);
         }
         tokio::select! {
             change = changes.recv() => match change {
@@ -168,6 +173,69 @@ fn managed_service_name(slice: &Value) -> Option<&str> {
     (labels.get(LABEL_MANAGED_BY)?.as_str()? == CONTROLLER_NAME)
         .then(|| labels.get(LABEL_SERVICE_NAME)?.as_str())
         .flatten()
+}
+
+/// A Warning event on the Service, once per pod and port, when a selected pod has no
+/// container port of a named `targetPort`: the pod is left out of that port's endpoints (as
+/// upstream, which says nothing about it).
+fn warn_unresolved_ports(
+    store: &Store,
+    cache: &Cache,
+    key: &ObjectKey,
+    warned: &mut HashSet<(ObjectKey, String, String)>,
+) {
+    let Some(service) = cache
+        .services
+        .get(key)
+        .filter(|s| endpoints::has_selector(s))
+    else {
+        warned.retain(|(k, _, _)| k != key);
+        return;
+    };
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_deref())
+        .unwrap_or(&[]);
+    for pod in cache.pods_in(&key.namespace) {
+        if !endpoints::selects(service, &pod) {
+            continue;
+        }
+        for port in ports {
+            let Some(IntOrString::String(target)) = &port.target_port else {
+                continue;
+            };
+            if endpoints::find_port(&pod, port).is_some() {
+                continue;
+            }
+            let uid = pod.metadata.uid.clone().unwrap_or_default();
+            if !warned.insert((key.clone(), uid, target.clone())) {
+                continue;
+            }
+            let pod_name = pod.metadata.name.as_deref().unwrap_or_default();
+            let message = format!(
+                "pod {pod_name} has no container port named {target:?} (targetPort of service port {:?}); it gets no endpoint for that port",
+                port.name.as_deref().unwrap_or("")
+            );
+            store.record_event(object_event(
+                ObjectReference {
+                    api_version: Some("v1".to_owned()),
+                    kind: Some("Service".to_owned()),
+                    name: Some(key.name.clone()),
+                    namespace: Some(key.namespace.clone()),
+                    uid: service.metadata.uid.clone(),
+                    ..ObjectReference::default()
+                },
+                "Warning",
+                "FailedToResolvePort",
+                &message,
+                &Source {
+                    component: "endpointslice-controller".to_owned(),
+                    host: None,
+                },
+            ));
+        }
+    }
 }
 
 /// Makes the slices and Endpoints of one Service what they should be.

@@ -724,3 +724,25 @@ async fn a_taken_port_is_a_warning_event_on_the_service() {
     drop(taken);
     node.stop().await;
 }
+
+/// A selected pod without the container port a named targetPort asks for gets no endpoint for
+/// it, and one Warning event on the Service says why.
+#[tokio::test]
+async fn an_unresolvable_target_port_is_a_warning_event() {
+    let node = TestNode::start().await;
+    node.apply(&web_pod("web-a", "app: web", ""));
+    node.apply(&service(
+        "web",
+        "  selector: {app: web}\n  ports:\n  - {name: admin, port: 81, targetPort: admin}",
+    ));
+    node.wait_event(
+        "web",
+        "FailedToResolvePort",
+        "pod web-a has no container port named \"admin\"",
+        SECS(10),
+    )
+    .await;
+    wait_ready(&node, "web-a").await;
+    assert!(slice_endpoints(&node, "web").is_empty());
+    node.stop().await;
+}

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::ObjectReference;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
+use crate::controller::{key_of, service_reference};
 use crate::store::events::{Source, object_event};
 use crate::store::resources;
 use crate::store::{Backend, Change, ChangeType, ObjectKey, Store};
@@ -79,14 +79,6 @@ fn owning_lease(slice: &Value) -> Option<&str> {
         })?
         .get("uid")?
         .as_str()
-}
-
-fn key_of(obj: &Value) -> ObjectKey {
-    let s = |f: &str| {
-        obj.pointer(&format!("/metadata/{f}"))
-            .and_then(Value::as_str)
-    };
-    ObjectKey::new(s("namespace").unwrap_or("default"), s("name").unwrap_or(""))
 }
 
 /// Runs until `stop` turns true or the store closes.
@@ -197,14 +189,7 @@ fn expire(store: &Store, source: &Source, leases: &mut HashMap<ObjectKey, LeaseS
             let uid = store
                 .get(&resources::SERVICES, &key.namespace, &service)
                 .and_then(|s| s.pointer("/metadata/uid")?.as_str().map(str::to_owned));
-            let involved = ObjectReference {
-                api_version: Some("v1".to_owned()),
-                kind: Some("Service".to_owned()),
-                name: Some(service.clone()),
-                namespace: Some(key.namespace.clone()),
-                uid,
-                ..ObjectReference::default()
-            };
+            let involved = service_reference(&ObjectKey::new(&key.namespace, &service), uid);
             store.record_event(object_event(
                 involved,
                 "Warning",

@@ -13,12 +13,13 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ObjectReference, Service, ServicePort};
+use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::controller::endpoints::LABEL_SERVICE_NAME;
+use crate::controller::{key_of, service_reference};
 use crate::gateway::{Endpoint, Gateway, ListenerSpec, Protocol};
 use crate::store::events::{Source, object_event};
 use crate::store::resources;
@@ -180,14 +181,6 @@ struct State {
     pending_extra: Option<ObjectKey>,
 }
 
-fn key_of(obj: &Value) -> ObjectKey {
-    let s = |f: &str| {
-        obj.pointer(&format!("/metadata/{f}"))
-            .and_then(Value::as_str)
-    };
-    ObjectKey::new(s("namespace").unwrap_or("default"), s("name").unwrap_or(""))
-}
-
 impl State {
     /// Applies a change; returns the Service it concerns, if any.
     fn apply(&mut self, change: &Change) -> Option<ObjectKey> {
@@ -321,14 +314,7 @@ async fn sync(
             tracing::warn!(service = %service_name, %error, "cannot open the listener");
             let uid = state.services.get(key).and_then(|s| s.metadata.uid.clone());
             store.record_event(object_event(
-                ObjectReference {
-                    api_version: Some("v1".to_owned()),
-                    kind: Some("Service".to_owned()),
-                    name: Some(key.name.clone()),
-                    namespace: Some(key.namespace.clone()),
-                    uid,
-                    ..ObjectReference::default()
-                },
+                service_reference(key, uid),
                 "Warning",
                 "FailedToListen",
                 &error.to_string(),

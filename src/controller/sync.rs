@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, watch};
 use crate::controller::endpoints::{
     self, CONTROLLER_NAME, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, desired_endpoints, desired_slices,
 };
+use crate::controller::{key_of, service_reference};
 use crate::store::events::{Source, object_event};
 use crate::store::resources::{self, Resource};
 use crate::store::{Backend, Change, ChangeType, ObjectKey, Part, Store};
@@ -28,12 +29,6 @@ use crate::store::{Backend, Change, ChangeType, ObjectKey, Part, Store};
 struct Cache {
     services: HashMap<ObjectKey, Arc<Service>>,
     pods: HashMap<ObjectKey, Arc<Pod>>,
-}
-
-fn key_of(obj: &Value) -> ObjectKey {
-    let meta = obj.get("metadata");
-    let s = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str);
-    ObjectKey::new(s("namespace").unwrap_or("default"), s("name").unwrap_or(""))
 }
 
 impl Cache {
@@ -218,14 +213,7 @@ fn warn_unresolved_ports(
                 port.name.as_deref().unwrap_or("")
             );
             store.record_event(object_event(
-                ObjectReference {
-                    api_version: Some("v1".to_owned()),
-                    kind: Some("Service".to_owned()),
-                    name: Some(key.name.clone()),
-                    namespace: Some(key.namespace.clone()),
-                    uid: service.metadata.uid.clone(),
-                    ..ObjectReference::default()
-                },
+                service_reference(key, service.metadata.uid.clone()),
                 "Warning",
                 "FailedToResolvePort",
                 &message,

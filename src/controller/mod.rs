@@ -6,9 +6,11 @@
 //! Must not: touch processes or pod workers; only `proxy` calls the gateway, and it never
 //! writes to the store except events.
 
+pub mod deployment;
 pub mod endpoints;
 pub mod lease;
 pub mod proxy;
+pub mod replicaset;
 pub mod sync;
 
 use k8s_openapi::api::core::v1::ObjectReference;

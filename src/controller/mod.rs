@@ -2,13 +2,17 @@
 //! EndpointSlice and Endpoints controllers of kube-controller-manager (`endpoints` decides,
 //! `sync` writes), the registry's lease expiry (`lease`), and the service proxy (`proxy`,
 //! kube-proxy's role), which turns Services and EndpointSlices into gateway listeners.
+//! `deployment` and `replicaset` are the Deployment and ReplicaSet controllers' decisions as
+//! pure functions (no loop wires them yet).
 //!
 //! Must not: touch processes or pod workers; only `proxy` calls the gateway, and it never
 //! writes to the store except events.
 
+pub mod deployment;
 pub mod endpoints;
 pub mod lease;
 pub mod proxy;
+pub mod replicaset;
 pub mod sync;
 
 use k8s_openapi::api::core::v1::ObjectReference;

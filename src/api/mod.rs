@@ -52,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::query::{Query, parse_target};
 use self::status::ApiError;
-use crate::store::Store;
+use crate::store::{Store, resources};
 
 /// Request bodies larger than this are refused (the API server's 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -329,6 +329,17 @@ async fn route(
             logs::get_pod_log(ctx, &target, &request).await
         }
         (Method::GET, true, None | Some("status")) => objects::get_object(ctx, &target, &request),
+        (Method::GET, true, Some("scale")) if resources::has_scale(target.resource) => {
+            objects::get_scale(ctx, &target)
+        }
+        (Method::PUT, true, Some("scale")) if resources::has_scale(target.resource) => {
+            let body = read_body(body).await?;
+            objects::update_scale(ctx, &target, &request, &body).await
+        }
+        (Method::PATCH, true, Some("scale")) if resources::has_scale(target.resource) => {
+            let body = read_body(body).await?;
+            objects::patch_scale(ctx, &target, &request, &body).await
+        }
         (Method::POST, false, None) => {
             let body = read_body(body).await?;
             objects::create_object(ctx, &target, &request, &body).await

@@ -1261,3 +1261,167 @@ pub async fn delete_collection(
                 "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
     ))
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `scale` subresource of Deployments, ReplicaSets and ReplicationControllers.
+// ---------------------------------------------------------------------------------------------
+
+/// `autoscaling/v1` `Scale`, as the resource its validation errors name (`Scale.autoscaling
+/// "web" is invalid: …`).
+static SCALE: Resource = Resource {
+    group: "autoscaling",
+    version: "v1",
+    plural: "scale",
+    singular: "scale",
+    kind: "Scale",
+    namespaced: true,
+    short_names: &[],
+    in_all: false,
+    subresources: &[],
+    has_status: true,
+};
+
+/// The `Scale` of a workload object (upstream `scaleFromDeployment` and its siblings): its
+/// name, namespace, uid, resourceVersion and creationTimestamp, `spec.replicas`,
+/// `status.replicas` and `status.selector` as a label selector string.
+fn scale_of(resource: &Resource, object: &Value) -> Value {
+    let mut metadata = serde_json::Map::new();
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
+        if let Some(v) = object["metadata"].get(field) {
+            metadata.insert(field.to_owned(), v.clone());
+        }
+    }
+    let int = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0);
+    let mut spec = json!({});
+    // `replicas,omitempty` in autoscaling/v1's ScaleSpec; the status's is always there.
+    if int("/spec/replicas") != 0 {
+        spec["replicas"] = json!(int("/spec/replicas"));
+    }
+    let mut status = json!({"replicas": int("/status/replicas")});
+    let selector = crate::model::workload::selector_string(
+        object.pointer("/spec/selector"),
+        resource == &resources::REPLICATION_CONTROLLERS,
+    );
+    if !selector.is_empty() {
+        status["selector"] = json!(selector);
+    }
+    json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": metadata,
+           "spec": spec, "status": status})
+}
+
+/// `GET <object>/scale`.
+pub fn get_scale(ctx: &Ctx, target: &Target) -> Result<Response, ApiError> {
+    let object = fetch(ctx, target)?;
+    Ok(json(StatusCode::OK, &scale_of(target.resource, &object)))
+}
+
+/// `PUT <object>/scale`: the Scale's `spec.replicas` becomes the object's (a
+/// `metadata.resourceVersion` in the Scale is a precondition on the object).
+pub async fn update_scale(
+    ctx: &Ctx,
+    target: &Target,
+    request: &RequestInfo,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let dry_run = options::dry_run(&request.query, OptionsKind::Update)?;
+    let scale: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("json parse error: {e}")))?;
+    let current = fetch(ctx, target)?;
+    store_scale(ctx, target, request, &current, &scale, dry_run).await
+}
+
+/// `PATCH <object>/scale`: a JSON, merge or strategic merge patch (the same as a merge patch:
+/// a Scale has no lists) of the current Scale, stored as [`update_scale`] does. Retried on a
+/// concurrent write when the patch names no resourceVersion, as other patches are.
+pub async fn patch_scale(
+    ctx: &Ctx,
+    target: &Target,
+    request: &RequestInfo,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let media = media_type(&request.content_type);
+    let patch_types = [
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+    ];
+    if !patch_types.contains(&media.as_str()) {
+        return Err(ApiError::unsupported_media_type(&patch_types));
+    }
+    let dry_run = options::dry_run(&request.query, OptionsKind::Patch)?;
+    let patch_doc: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let mut attempt = 0;
+    loop {
+        let current = fetch(ctx, target)?;
+        let scale = scale_of(target.resource, &current);
+        let patched = if media == "application/json-patch+json" {
+            patch::json_patch(&scale, &patch_doc).map_err(patch_error)?
+        } else {
+            patch::json_merge(&scale, &patch_doc)
+        };
+        match store_scale(ctx, target, request, &current, &patched, dry_run).await {
+            Err(e)
+                if e.code == 409
+                    && e.reason == "Conflict"
+                    && attempt < MAX_PATCH_RETRIES
+                    && patch_doc.pointer("/metadata/resourceVersion").is_none() =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Validates a Scale (`ValidateScale`) and stores its replicas in the object.
+async fn store_scale(
+    ctx: &Ctx,
+    target: &Target,
+    request: &RequestInfo,
+    current: &Value,
+    scale: &Value,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let name = target.name.clone().unwrap_or_default();
+    if scale["metadata"].get("name").is_some() {
+        check_name(scale, &name)?;
+    }
+    let replicas = match scale.pointer("/spec/replicas") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "json: cannot unmarshal {} into Go struct field ScaleSpec.spec.replicas of type int32",
+                    if v.is_string() { "string" } else { "value" }
+                ))
+            })?,
+    };
+    let errors = crate::model::validation::validate_nonnegative(
+        i64::from(replicas),
+        &FieldPath::new("spec").child("replicas"),
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(&SCALE, &name, &errors));
+    }
+    let mut object = Value::clone(current);
+    object["spec"]["replicas"] = json!(replicas);
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|rv| !rv.is_empty())
+    {
+        object["metadata"]["resourceVersion"] = json!(rv);
+    }
+    let object = record_manager(target, Some(current), object, &request.manager());
+    let stored = store_update(ctx, target, current, object, dry_run).await?;
+    Ok(json(StatusCode::OK, &scale_of(target.resource, &stored)))
+}

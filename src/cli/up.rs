@@ -289,7 +289,10 @@ fn prefix_names(object: &Object) -> Vec<String> {
         | Object::Namespace(_)
         | Object::Service(_)
         | Object::Endpoints(_)
-        | Object::EndpointSlice(_) => Vec::new(),
+        | Object::EndpointSlice(_)
+        | Object::Deployment(_)
+        | Object::ReplicaSet(_)
+        | Object::ReplicationController(_) => Vec::new(),
     }
 }
 

@@ -126,7 +126,10 @@ fn check_images(report: &mut DocumentReport, options: &CheckOptions) {
             | Object::Namespace(_)
             | Object::Service(_)
             | Object::Endpoints(_)
-            | Object::EndpointSlice(_),
+            | Object::EndpointSlice(_)
+            | Object::Deployment(_)
+            | Object::ReplicaSet(_)
+            | Object::ReplicationController(_),
         )
         | None => return,
     };

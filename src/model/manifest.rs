@@ -27,8 +27,11 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Event, Namespace, Pod, ReplicationController, Secret, Service,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -36,7 +39,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::field::{FieldError, FieldPath};
-use crate::model::{config, endpoints, event, lease, namespace, pod, service, unimplemented};
+use crate::model::{
+    config, endpoints, event, lease, namespace, pod, service, unimplemented, workload,
+};
 
 #[cfg(test)]
 mod api_tests;
@@ -194,6 +199,14 @@ pub enum Object {
     Endpoints(Box<Endpoints>),
     /// A `discovery.k8s.io/v1` `EndpointSlice`, defaulted and valid.
     EndpointSlice(Box<EndpointSlice>),
+    /// An `apps/v1` `Deployment`, defaulted (strategy, limits, the template's pod spec) and
+    /// valid, with an empty status on create.
+    Deployment(Box<Deployment>),
+    /// An `apps/v1` `ReplicaSet`, defaulted and valid, with an empty status on create.
+    ReplicaSet(Box<ReplicaSet>),
+    /// A `v1` `ReplicationController`, defaulted (selector from the template's labels) and
+    /// valid, with an empty status on create.
+    ReplicationController(Box<ReplicationController>),
 }
 
 impl Object {
@@ -207,6 +220,9 @@ impl Object {
             Object::Service(_) => "Service",
             Object::Endpoints(_) => "Endpoints",
             Object::EndpointSlice(_) => "EndpointSlice",
+            Object::Deployment(_) => "Deployment",
+            Object::ReplicaSet(_) => "ReplicaSet",
+            Object::ReplicationController(_) => "ReplicationController",
         }
     }
 
@@ -218,8 +234,10 @@ impl Object {
             | Object::Secret(_)
             | Object::Namespace(_)
             | Object::Service(_)
-            | Object::Endpoints(_) => "v1",
+            | Object::Endpoints(_)
+            | Object::ReplicationController(_) => "v1",
             Object::EndpointSlice(_) => "discovery.k8s.io/v1",
+            Object::Deployment(_) | Object::ReplicaSet(_) => "apps/v1",
         }
     }
 
@@ -233,6 +251,9 @@ impl Object {
             Object::Service(service) => &service.metadata,
             Object::Endpoints(endpoints) => &endpoints.metadata,
             Object::EndpointSlice(slice) => &slice.metadata,
+            Object::Deployment(d) => &d.metadata,
+            Object::ReplicaSet(rs) => &rs.metadata,
+            Object::ReplicationController(rc) => &rc.metadata,
         }
     }
 
@@ -246,6 +267,9 @@ impl Object {
             Object::Service(service) => serde_json::to_value(service),
             Object::Endpoints(endpoints) => serde_json::to_value(endpoints),
             Object::EndpointSlice(slice) => serde_json::to_value(slice),
+            Object::Deployment(d) => serde_json::to_value(d),
+            Object::ReplicaSet(rs) => serde_json::to_value(rs),
+            Object::ReplicationController(rc) => serde_json::to_value(rc),
         };
         // Why no error: k8s-openapi types always serialize (string keys, finite numbers).
         value.unwrap_or(Value::Null)
@@ -308,6 +332,24 @@ pub static SUPPORTED_KINDS: &[ServedKind] = &[
         kind: "EndpointSlice",
         namespaced: true,
         decode: decode_endpoint_slice,
+    },
+    ServedKind {
+        api_version: "apps/v1",
+        kind: "Deployment",
+        namespaced: true,
+        decode: decode_deployment,
+    },
+    ServedKind {
+        api_version: "apps/v1",
+        kind: "ReplicaSet",
+        namespaced: true,
+        decode: decode_replica_set,
+    },
+    ServedKind {
+        api_version: "v1",
+        kind: "ReplicationController",
+        namespaced: true,
+        decode: decode_replication_controller,
     },
 ];
 
@@ -1357,6 +1399,61 @@ fn decode_endpoint_slice(value: &Value, decoder: &mut Decoder) -> Option<Object>
     let old: Option<EndpointSlice> = decoder.old();
     decoder.invalid(endpoints::validate_endpoint_slice(&slice, old.as_ref()));
     Some(Object::EndpointSlice(Box::new(slice)))
+}
+
+/// Whether a workload body has a `spec.selector` (the typed object defaults a missing one).
+fn has_selector(value: &Value) -> bool {
+    value
+        .pointer("/spec/selector")
+        .is_some_and(|s| !s.is_null())
+}
+
+/// A Deployment as the API server prepares it: defaults, an empty status on create, then
+/// validation (on update, against the stored Deployment: the selector is immutable).
+fn decode_deployment(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut d: Deployment = decoder.typed("Deployment", value)?;
+    default_namespace(&mut d.metadata);
+    workload::set_deployment_defaults(&mut d);
+    let old: Option<Deployment> = decoder.old();
+    if decoder.old.is_none() {
+        workload::clear_deployment_status(&mut d);
+    }
+    decoder.invalid(workload::validate_deployment(
+        &d,
+        has_selector(value),
+        old.as_ref(),
+    ));
+    Some(Object::Deployment(Box::new(d)))
+}
+
+/// A ReplicaSet, as [`decode_deployment`].
+fn decode_replica_set(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut rs: ReplicaSet = decoder.typed("ReplicaSet", value)?;
+    default_namespace(&mut rs.metadata);
+    workload::set_replica_set_defaults(&mut rs);
+    let old: Option<ReplicaSet> = decoder.old();
+    if decoder.old.is_none() {
+        workload::clear_replica_set_status(&mut rs);
+    }
+    decoder.invalid(workload::validate_replica_set(
+        &rs,
+        has_selector(value),
+        old.as_ref(),
+    ));
+    Some(Object::ReplicaSet(Box::new(rs)))
+}
+
+/// A ReplicationController: defaults (the selector from the template's labels), an empty
+/// status on create, validation (its selector may change).
+fn decode_replication_controller(value: &Value, decoder: &mut Decoder) -> Option<Object> {
+    let mut rc: ReplicationController = decoder.typed("ReplicationController", value)?;
+    default_namespace(&mut rc.metadata);
+    workload::set_replication_controller_defaults(&mut rc);
+    if decoder.old.is_none() {
+        workload::clear_replication_controller_status(&mut rc);
+    }
+    decoder.invalid(workload::validate_replication_controller(&rc));
+    Some(Object::ReplicationController(Box::new(rc)))
 }
 
 fn decode_event(value: &Value, decoder: &mut Decoder) -> Option<Value> {

@@ -21,3 +21,4 @@ pub mod service;
 pub mod table;
 pub mod unimplemented;
 pub mod validation;
+pub mod workload;

@@ -17,9 +17,9 @@ mod image;
 mod validate;
 mod volumes;
 
-pub use defaults::set_defaults;
+pub use defaults::{set_defaults, set_pod_spec_defaults};
 pub use image::default_image_pull_policy;
-pub use validate::{STOP_SIGNALS_LINUX, validate};
+pub use validate::{STOP_SIGNALS_LINUX, validate, validate_pod_template_spec};
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 //!
 //! A port of kubernetes `pkg/printers/internalversion/printers.go` as of 1.32 (column
 //! definitions and row functions for Pod, Namespace, ConfigMap, Secret, Event, Lease, Service,
-//! Endpoints, EndpointSlice, Deployment and ReplicaSet), of `pkg/printers/storage` and
+//! Endpoints, EndpointSlice, Deployment, ReplicaSet and ReplicationController), of `pkg/printers/storage` and
 //! `tablegenerator.go` (the server always prints the wide columns; `kubectl` hides priority-1
 //! columns without `-o wide`), of the apiserver's `asTable` (`includeObject`), of
 //! `DefaultTableConvertor` (any other kind) and of apimachinery's `duration.HumanDuration`.
@@ -469,6 +469,9 @@ fn columns(kind: &str) -> Option<&'static [Column]> {
         "EndpointSlice" => ENDPOINT_SLICE_COLUMNS,
         "Deployment" => DEPLOYMENT_COLUMNS,
         "ReplicaSet" => REPLICA_SET_COLUMNS,
+        // Upstream's columns for ReplicationControllers are the same, with descriptions that
+        // name the kind; kubectl never reads descriptions.
+        "ReplicationController" => REPLICA_SET_COLUMNS,
         _ => return None,
     })
 }
@@ -476,7 +479,14 @@ fn columns(kind: &str) -> Option<&'static [Column]> {
 /// The `apiVersion` of the kinds with a printer, to complete an object given without one.
 fn api_version(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "Pod" | "Namespace" | "ConfigMap" | "Secret" | "Event" | "Service" | "Endpoints" => "v1",
+        "Pod"
+        | "Namespace"
+        | "ConfigMap"
+        | "Secret"
+        | "Event"
+        | "Service"
+        | "Endpoints"
+        | "ReplicationController" => "v1",
         "Lease" => "coordination.k8s.io/v1",
         "EndpointSlice" => "discovery.k8s.io/v1",
         "Deployment" | "ReplicaSet" => "apps/v1",
@@ -504,6 +514,7 @@ fn print_row(kind: &str, object: &Value, now: Timestamp) -> PrintedRow {
         "EndpointSlice" => print_endpoint_slice(object, now),
         "Deployment" => print_deployment(object, now),
         "ReplicaSet" => print_replica_set(object, now),
+        "ReplicationController" => print_replication_controller(object, now),
         _ => print_default(object),
     };
     PrintedRow {
@@ -1027,6 +1038,26 @@ fn print_replica_set(rs: &Value, now: Timestamp) -> Vec<Value> {
         json!(containers),
         json!(images),
         json!(selector),
+    ]
+}
+
+/// Upstream `printReplicationController`: a ReplicaSet's row with the selector map printed by
+/// `labels.FormatLabels`.
+fn print_replication_controller(rc: &Value, now: Timestamp) -> Vec<Value> {
+    let desired = rc
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let (containers, images) = layout_containers(rc);
+    vec![
+        json!(text(rc, "/metadata/name")),
+        json!(desired),
+        json!(integer(rc, "/status/replicas")),
+        json!(integer(rc, "/status/readyReplicas")),
+        json!(creation_age(rc, now)),
+        json!(containers),
+        json!(images),
+        json!(format_labels(&string_map(rc, "/spec/selector"))),
     ]
 }
 

@@ -169,6 +169,18 @@ pub static IMPLEMENTED: &[KindTable] = &[
         ],
     },
     KindTable {
+        kind: "Deployment",
+        sections: DEPLOYMENT,
+    },
+    KindTable {
+        kind: "ReplicaSet",
+        sections: REPLICA_SET,
+    },
+    KindTable {
+        kind: "ReplicationController",
+        sections: REPLICA_SET,
+    },
+    KindTable {
         kind: "EndpointSlice",
         sections: &[
             Section {
@@ -191,64 +203,113 @@ pub static IMPLEMENTED: &[KindTable] = &[
     },
 ];
 
-const POD: &[Section] = &[
-    Section {
-        prefix: "",
-        rules: OBJECT,
-    },
-    Section {
-        prefix: "spec",
-        rules: POD_SPEC,
-    },
-    Section {
-        prefix: "spec.containers[*]",
-        rules: CONTAINER,
-    },
-    Section {
-        prefix: "spec.containers[*].lifecycle.postStart",
-        rules: LIFECYCLE_HANDLER,
-    },
-    Section {
-        prefix: "spec.containers[*].lifecycle.preStop",
-        rules: LIFECYCLE_HANDLER,
-    },
-    Section {
-        prefix: "spec.containers[*].startupProbe",
-        rules: PROBE,
-    },
-    Section {
-        prefix: "spec.containers[*].readinessProbe",
-        rules: PROBE,
-    },
-    Section {
-        prefix: "spec.containers[*].livenessProbe",
-        rules: PROBE,
-    },
-    Section {
-        prefix: "spec.initContainers[*]",
-        rules: CONTAINER,
-    },
-    Section {
-        prefix: "spec.initContainers[*].lifecycle.postStart",
-        rules: LIFECYCLE_HANDLER,
-    },
-    Section {
-        prefix: "spec.initContainers[*].lifecycle.preStop",
-        rules: LIFECYCLE_HANDLER,
-    },
-    Section {
-        prefix: "spec.initContainers[*].startupProbe",
-        rules: PROBE,
-    },
-    Section {
-        prefix: "spec.initContainers[*].readinessProbe",
-        rules: PROBE,
-    },
-    Section {
-        prefix: "spec.initContainers[*].livenessProbe",
-        rules: PROBE,
-    },
+/// The sections `$extra` followed by those of a pod spec at `$spec` (`"spec"` in a Pod,
+/// `"spec.template.spec"` in a workload's template).
+macro_rules! with_pod_spec {
+    ($spec:literal; $($extra:expr),* $(,)?) => {
+        &[
+            $($extra,)*
+            Section {
+                prefix: concat!($spec, ""),
+                rules: POD_SPEC,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*]"),
+                rules: CONTAINER,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*].lifecycle.postStart"),
+                rules: LIFECYCLE_HANDLER,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*].lifecycle.preStop"),
+                rules: LIFECYCLE_HANDLER,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*].startupProbe"),
+                rules: PROBE,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*].readinessProbe"),
+                rules: PROBE,
+            },
+            Section {
+                prefix: concat!($spec, ".containers[*].livenessProbe"),
+                rules: PROBE,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*]"),
+                rules: CONTAINER,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*].lifecycle.postStart"),
+                rules: LIFECYCLE_HANDLER,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*].lifecycle.preStop"),
+                rules: LIFECYCLE_HANDLER,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*].startupProbe"),
+                rules: PROBE,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*].readinessProbe"),
+                rules: PROBE,
+            },
+            Section {
+                prefix: concat!($spec, ".initContainers[*].livenessProbe"),
+                rules: PROBE,
+            },
+        ]
+    };
+}
+
+const POD: &[Section] = with_pod_spec!("spec"; Section {
+    prefix: "",
+    rules: OBJECT,
+});
+
+/// The sections of a Deployment, ReplicaSet or ReplicationController (`spec` is the kind's).
+macro_rules! workload_sections {
+    ($spec:expr) => {
+        with_pod_spec!(
+            "spec.template.spec";
+            Section {
+                prefix: "",
+                rules: OBJECT,
+            },
+            Section {
+                prefix: "spec",
+                rules: $spec,
+            },
+            Section {
+                prefix: "spec.template",
+                rules: TEMPLATE_METADATA,
+            },
+        )
+    };
+}
+
+const DEPLOYMENT: &[Section] = workload_sections!(DEPLOYMENT_SPEC);
+const REPLICA_SET: &[Section] = workload_sections!(REPLICA_SET_SPEC);
+
+/// A Deployment's own spec fields: all of them, implemented by the deployment controller.
+pub const DEPLOYMENT_SPEC: &[Rule] = &[
+    any("replicas"),
+    any("selector"),
+    any("strategy"),
+    any("minReadySeconds"),
+    any("revisionHistoryLimit"),
+    any("progressDeadlineSeconds"),
+    any("paused"),
 ];
+
+/// A ReplicaSet's or ReplicationController's own spec fields.
+pub const REPLICA_SET_SPEC: &[Rule] = &[any("replicas"), any("selector"), any("minReadySeconds")];
+
+/// The metadata of a pod template that pods get.
+pub const TEMPLATE_METADATA: &[Rule] = &[any("metadata.labels"), any("metadata.annotations")];
 
 /// Type and object metadata, shared by every kind.
 pub const OBJECT: &[Rule] = &[

@@ -908,7 +908,11 @@ impl Backend for Store {
                     }
                     v
                 };
-                if changed(&obj) != changed(&current)
+                // A Deployment's annotations count too: they are copied to its ReplicaSets
+                // (upstream `deploymentStrategy.PrepareForUpdate`).
+                let annotations_changed = resource == &resources::DEPLOYMENTS
+                    && obj["metadata"].get("annotations") != current["metadata"].get("annotations");
+                if (changed(&obj) != changed(&current) || annotations_changed)
                     && let Some(g) = current["metadata"]
                         .get("generation")
                         .and_then(Value::as_i64)
@@ -1099,7 +1103,11 @@ fn set_server_fields(obj: &mut Value, resource: &Resource, namespace: &str) {
     // Pods carry a generation since 1.33 (set on create, bumped by spec changes and by the
     // graceful delete), EndpointSlices too (bumped when anything but metadata changes); the
     // other kinds served here have none (their strategies set none).
-    let has_generation = resource == &resources::PODS || resource == &resources::ENDPOINT_SLICES;
+    // Deployments, ReplicaSets and ReplicationControllers have one as upstream (the
+    // controllers' `observedGeneration` follows it).
+    let has_generation = resource == &resources::PODS
+        || resource == &resources::ENDPOINT_SLICES
+        || resources::has_scale(resource);
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("metadata is an object");

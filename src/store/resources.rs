@@ -201,6 +201,52 @@ pub static LEASES: Resource = Resource {
     has_status: false,
 };
 
+/// The `scale` subresource of the workload kinds: an `autoscaling/v1` `Scale`.
+const SCALE: &[Subresource] = &[Subresource {
+    name: "scale",
+    kind: ("autoscaling", "v1", "Scale"),
+    verbs: &["get", "patch", "update"],
+}];
+
+pub static REPLICATION_CONTROLLERS: Resource = Resource {
+    group: "",
+    version: "v1",
+    plural: "replicationcontrollers",
+    singular: "replicationcontroller",
+    kind: "ReplicationController",
+    namespaced: true,
+    short_names: &["rc"],
+    in_all: true,
+    subresources: SCALE,
+    has_status: true,
+};
+
+pub static DEPLOYMENTS: Resource = Resource {
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    singular: "deployment",
+    kind: "Deployment",
+    namespaced: true,
+    short_names: &["deploy"],
+    in_all: true,
+    subresources: SCALE,
+    has_status: true,
+};
+
+pub static REPLICA_SETS: Resource = Resource {
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    singular: "replicaset",
+    kind: "ReplicaSet",
+    namespaced: true,
+    short_names: &["rs"],
+    in_all: true,
+    subresources: SCALE,
+    has_status: true,
+};
+
 /// Every served resource, in discovery order.
 pub static ALL: &[&Resource] = &[
     &NAMESPACES,
@@ -210,9 +256,17 @@ pub static ALL: &[&Resource] = &[
     &SERVICES,
     &ENDPOINTS,
     &EVENTS,
+    &REPLICATION_CONTROLLERS,
     &LEASES,
     &ENDPOINT_SLICES,
+    &DEPLOYMENTS,
+    &REPLICA_SETS,
 ];
+
+/// Whether a resource has the `scale` subresource.
+pub fn has_scale(resource: &Resource) -> bool {
+    resource.subresources.iter().any(|s| s.name == "scale")
+}
 
 /// The served resource of a group and plural.
 pub fn by_plural(group: &str, plural: &str) -> Option<&'static Resource> {

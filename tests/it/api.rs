@@ -714,7 +714,12 @@ async fn discovery_version_and_openapi_match_upstream_shapes() {
     );
 
     // Paths that serve nothing: upstream's NotFound with empty details.
-    for path in ["/apis/apps/v1", "/api/v1/nodes", "/api/v2", "/nothing/here"] {
+    for path in [
+        "/apis/batch/v1",
+        "/api/v1/nodes",
+        "/api/v2",
+        "/nothing/here",
+    ] {
         let s = assert_status(
             &api.get(path).await,
             404,
@@ -3626,5 +3631,215 @@ async fn endpoints_and_endpoint_slices() {
         "EndpointSlice.discovery.k8s.io \"bad\" is invalid: [ports[1].name: Duplicate value: \"a\", endpoints[0].addresses[0]: Invalid value: \"0.0.0.0\": may not be unspecified (0.0.0.0)]",
     );
     assert_eq!(api.names(SLICES).await, ["ext-1"]);
+    api.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments, ReplicaSets and ReplicationControllers as served objects (no controller yet).
+// ---------------------------------------------------------------------------------------------
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
+const REPLICASETS: &str = "/apis/apps/v1/namespaces/default/replicasets";
+const RCS: &str = "/api/v1/namespaces/default/replicationcontrollers";
+
+fn deployment(name: &str, spec: Value) -> Value {
+    let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "app", "image": "web:1"}]}}}});
+    for (k, v) in spec.as_object().unwrap() {
+        d["spec"][k] = v.clone();
+    }
+    d
+}
+
+/// A Deployment gets upstream's defaults, generation 1 and an empty status; a spec change bumps
+/// the generation, a status write does not; invalid strategies and a template that the
+/// selector does not match are 422s with one cause each; the selector is immutable.
+#[tokio::test]
+async fn deployments_defaults_validation_and_selector_immutability() {
+    let api = Api::start().await;
+    let d = api.create(DEPLOYMENTS, &deployment("web", json!({}))).await;
+    assert_eq!(d["metadata"]["generation"], 1);
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(
+        d["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    );
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
+    assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    assert_eq!(d["status"], json!({}));
+
+    let mut changed = d.clone();
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = json!("web:2");
+    let updated = api
+        .put(&format!("{DEPLOYMENTS}/web"), &changed)
+        .await
+        .expect(200);
+    assert_eq!(updated["metadata"]["generation"], 2);
+    let mut status = updated.clone();
+    status["status"] = json!({"observedGeneration": 2, "replicas": 0});
+    let with_status = api
+        .put(&format!("{DEPLOYMENTS}/web/status"), &status)
+        .await
+        .expect(200);
+    assert_eq!(with_status["metadata"]["generation"], 2);
+    assert_eq!(with_status["status"]["observedGeneration"], 2);
+
+    let r = api
+        .post(
+            DEPLOYMENTS,
+            &deployment(
+                "bad",
+                json!({"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}}),
+            ),
+        )
+        .await;
+    let s = assert_status(
+        &r,
+        422,
+        "Invalid",
+        "Deployment.apps \"bad\" is invalid: spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"0%\"}: may not be 0 when `maxSurge` is 0",
+    );
+    assert_eq!(
+        s["details"],
+        json!({"name": "bad", "group": "apps", "kind": "Deployment", "causes": [{
+            "reason": "FieldValueInvalid",
+            "message": "Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"0%\"}: may not be 0 when `maxSurge` is 0",
+            "field": "spec.strategy.rollingUpdate.maxUnavailable"}]})
+    );
+    let r = api
+        .post(
+            DEPLOYMENTS,
+            &deployment(
+                "bad",
+                json!({"selector": {"matchLabels": {"app": "other"}},
+                       "strategy": {"rollingUpdate": {"maxUnavailable": "120%", "maxSurge": -1}}}),
+            ),
+        )
+        .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "Deployment.apps \"bad\" is invalid: [spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"bad\"}: `selector` does not match template `labels`, spec.strategy.rollingUpdate.maxSurge: Invalid value: -1: must be greater than or equal to 0, spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:\"120%\"}: must not be greater than 100%]",
+    );
+    assert_eq!(api.names(DEPLOYMENTS).await, ["web"]);
+
+    let r = api
+        .patch(
+            &format!("{DEPLOYMENTS}/web"),
+            "application/merge-patch+json",
+            r#"{"spec":{"selector":{"matchLabels":{"app":"web","v":"2"}},"template":{"metadata":{"labels":{"v":"2"}}}}}"#,
+        )
+        .await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "Deployment.apps \"web\" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"web\", \"v\":\"2\"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable",
+    );
+    // A strategic merge patch merges the template's containers by name.
+    let patched = api
+        .patch(
+            &format!("{DEPLOYMENTS}/web"),
+            "application/strategic-merge-patch+json",
+            r#"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"web:3"}]}}}}"#,
+        )
+        .await
+        .expect(200);
+    let containers = &patched["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().unwrap().len(), 1);
+    assert_eq!(containers[0]["image"], "web:3");
+    assert_eq!(containers[0]["terminationMessagePolicy"], "File");
+    assert_eq!(patched["metadata"]["generation"], 3);
+    api.stop().await;
+}
+
+/// The `scale` subresource of the three kinds: GET answers an autoscaling/v1 Scale, a merge
+/// patch or a PUT of it changes `spec.replicas` (and the generation), a negative count is the
+/// Scale's 422, a stale resourceVersion a 409.
+#[tokio::test]
+async fn scale_subresource_reads_and_writes_spec_replicas() {
+    let api = Api::start().await;
+    let d = api.create(DEPLOYMENTS, &deployment("web", json!({}))).await;
+    let scale = api
+        .get(&format!("{DEPLOYMENTS}/web/scale"))
+        .await
+        .expect(200);
+    assert_eq!(
+        scale,
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": "web", "namespace": "default", "uid": d["metadata"]["uid"],
+                            "resourceVersion": rv_of(&d), "creationTimestamp": d["metadata"]["creationTimestamp"]},
+               "spec": {"replicas": 1}, "status": {"replicas": 0, "selector": "app=web"}})
+    );
+    let scaled = api
+        .patch(
+            &format!("{DEPLOYMENTS}/web/scale"),
+            "application/merge-patch+json",
+            r#"{"spec":{"replicas":3}}"#,
+        )
+        .await
+        .expect(200);
+    assert_eq!(scaled["spec"]["replicas"], 3);
+    let d = api.get(&format!("{DEPLOYMENTS}/web")).await.expect(200);
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(d["metadata"]["generation"], 2);
+
+    let mut put = scaled.clone();
+    put["spec"]["replicas"] = json!(0);
+    let zero = api
+        .put(&format!("{DEPLOYMENTS}/web/scale"), &put)
+        .await
+        .expect(200);
+    assert_eq!(zero["spec"], json!({}));
+    let r = api.put(&format!("{DEPLOYMENTS}/web/scale"), &put).await;
+    assert_eq!(r.status, 409, "{}", r.json());
+
+    put["spec"]["replicas"] = json!(-1);
+    put["metadata"]["resourceVersion"] = json!(rv_of(&zero));
+    let r = api.put(&format!("{DEPLOYMENTS}/web/scale"), &put).await;
+    assert_status(
+        &r,
+        422,
+        "Invalid",
+        "Scale.autoscaling \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0",
+    );
+
+    let mut rs = deployment("rs", json!({}));
+    rs["kind"] = json!("ReplicaSet");
+    api.create(REPLICASETS, &rs).await;
+    let scaled = api
+        .patch(
+            &format!("{REPLICASETS}/rs/scale"),
+            "application/merge-patch+json",
+            r#"{"spec":{"replicas":2}}"#,
+        )
+        .await
+        .expect(200);
+    assert_eq!(scaled["status"]["selector"], "app=rs");
+    let rc = json!({"apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "old"},
+        "spec": {"template": {"metadata": {"labels": {"app": "old", "tier": "x"}},
+                              "spec": {"containers": [{"name": "app", "image": "old:1"}]}}}});
+    let rc = api.create(RCS, &rc).await;
+    assert_eq!(rc["spec"]["selector"], json!({"app": "old", "tier": "x"}));
+    let scale = api.get(&format!("{RCS}/old/scale")).await.expect(200);
+    assert_eq!(scale["status"]["selector"], "app=old,tier=x");
+    // Discovery lists the subresource with its group and version.
+    let list = api.get("/apis/apps/v1").await.expect(200);
+    let entry = list["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "deployments/scale")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        entry,
+        json!({"name": "deployments/scale", "singularName": "", "namespaced": true, "kind": "Scale",
+               "verbs": ["get", "patch", "update"], "group": "autoscaling", "version": "v1"})
+    );
     api.stop().await;
 }

@@ -124,12 +124,12 @@ fn check_ok_stdin_and_unsupported_kind() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n")
+        .write_all(b"apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\n")
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("<stdin>: Deployment \"web\""), "{stdout}");
+    assert!(stdout.contains("<stdin>: StatefulSet \"web\""), "{stdout}");
     assert!(stdout.contains("supported kinds: Pod"), "{stdout}");
 }
 

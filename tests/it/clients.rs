@@ -8,6 +8,10 @@
 //! Service whose EndpointSlice port has no name, which panics kubectl 1.32 when the server
 //! leaves the name unset).
 //!
+//! Deployments, ReplicaSets and ReplicationControllers are applied, listed (kubectl's
+//! columns) and, with kubectl, scaled through the `scale` subresource (no controller yet: the
+//! object's `spec.replicas` is what changes).
+//!
 //! Each flow is one async function taking a [`Tool`]; `both!` makes a test per tool. The
 //! kubectl variants print why they are skipped when `kubectl` is not on PATH.
 
@@ -281,6 +285,7 @@ both!(events_of_a_pod);
 both!(configmap_from_kubectl_create);
 both!(error_paths);
 both!(services_endpoints_and_slices);
+both!(deployments_and_replica_sets);
 
 /// The header and a row of a `get` table.
 fn row<'a>(table: &'a str, name: &str) -> Option<&'a str> {
@@ -1059,6 +1064,119 @@ Events:                   <none>
         "External Traffic Policy:  Cluster",
     ] {
         assert!(lb_lines.contains(&expected), "no {expected:?} in:\n{text}");
+    }
+    env.stop().await;
+}
+
+/// Flow: `apply` a Deployment, a ReplicaSet and a ReplicationController, `get` them with
+/// kubectl's columns, and (kubectl) `scale deployment web --replicas=3`.
+async fn deployments_and_replica_sets(env: Env) {
+    let file = env.file(
+        "workloads.yaml",
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: app, image: web:1}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: cache}
+spec:
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache}}
+    spec:
+      containers: [{name: app, image: cache:1}]
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: old}
+spec:
+  replicas: 0
+  template:
+    metadata: {labels: {app: old}}
+    spec:
+      containers: [{name: app, image: old:1}]
+"#,
+    );
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let header = |table: &str| -> Vec<String> {
+        table
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let cells = |table: &str, name: &str| -> Vec<String> {
+        row(table, name)
+            .unwrap_or_else(|| panic!("no {name} row:\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let deploy = env.ok(&["get", "deploy"]).await;
+    assert_eq!(
+        header(&deploy),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert_eq!(cells(&deploy, "web")[..4], ["web", "0/2", "0", "0"]);
+    let wide = env.ok(&["get", "deployments", "-o", "wide"]).await;
+    assert_eq!(
+        header(&wide),
+        [
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    assert_eq!(cells(&wide, "web")[5..], ["app", "web:1", "app=web"]);
+    let rs = env.ok(&["get", "rs"]).await;
+    assert_eq!(header(&rs), ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]);
+    assert_eq!(cells(&rs, "cache")[..4], ["cache", "1", "0", "0"]);
+    let rc = env.ok(&["get", "rc", "-o", "wide"]).await;
+    assert_eq!(
+        header(&rc),
+        [
+            "NAME",
+            "DESIRED",
+            "CURRENT",
+            "READY",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR"
+        ]
+    );
+    assert_eq!(cells(&rc, "old")[5..], ["app", "old:1", "app=old"]);
+    let both = env.ok(&["get", "deploy,rs"]).await;
+    assert!(both.contains("web") && both.contains("cache"), "{both}");
+
+    if env.tool == Tool::Kubectl {
+        env.ok(&["scale", "deployment", "web", "--replicas=3"])
+            .await;
+        use podvisor::store::Backend;
+        let d = env
+            .node
+            .store
+            .get(&podvisor::store::resources::DEPLOYMENTS, "default", "web")
+            .unwrap();
+        assert_eq!(d["spec"]["replicas"], 3);
+        assert_eq!(d["metadata"]["generation"], 2);
+        let deploy = env.ok(&["get", "deploy", "web"]).await;
+        assert_eq!(cells(&deploy, "web")[1], "0/3");
     }
     env.stop().await;
 }

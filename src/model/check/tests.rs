@@ -34,7 +34,7 @@ fn check_stdin(text: &str, options: &CheckOptions) -> CheckReport {
 #[test]
 fn renders_ok_warnings_errors_and_summary() {
     let text = format!(
-        "{NGINX}---{}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\n---{}",
+        "{NGINX}---{}---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: web}}\n---{}",
         NGINX
             .replace("name: web", "name: db")
             .replace("nginx:1.25", "mysql:8"),
@@ -53,7 +53,7 @@ fn renders_ok_warnings_errors_and_summary() {
         "\
 <stdin>: Pod \"web\": OK
 warning: <stdin>: Pod \"db\": spec.containers[0].image: image \"mysql:8\" has no entry in the image map and the container has no command; add \"mysql:8\" to the file given with --image-map, or set command
-error: <stdin>: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)
+error: <stdin>: StatefulSet \"web\": kind StatefulSet (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)
 warning: <stdin>: Pod \"vol\": fields not implemented by podvisor (ignored): spec.containers[0].volumeMounts, spec.volumes
 4 documents: 1 OK, 2 with warnings, 1 with errors
 "
@@ -167,9 +167,9 @@ fn testdata_manifests_folder() {
             "multi.yaml: Pod \"first\": OK",
             "multi.yaml: Pod \"staging/second\": OK",
             "pod.json: Pod \"json-pod\": OK",
-            "error: unsupported-kinds.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)",
-            "error: unsupported-kinds.yaml: Ingress \"prod/web\": kind Ingress (networking.k8s.io/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)",
-            "error: unsupported-kinds.yaml: ServiceAccount \"builder\": kind ServiceAccount (v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)",
+            "error: unsupported-kinds.yaml: StatefulSet \"web\": kind StatefulSet (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)",
+            "error: unsupported-kinds.yaml: Ingress \"prod/web\": kind Ingress (networking.k8s.io/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)",
+            "error: unsupported-kinds.yaml: ServiceAccount \"builder\": kind ServiceAccount (v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)",
             "web.yaml: Pod \"web\": OK",
             "12 documents: 9 OK, 0 with warnings, 3 with errors",
         ]
@@ -370,7 +370,7 @@ fn other_kinds_get_the_unsupported_kind_error() {
     for (kind, error) in kinds {
         assert!(error.contains(&format!(": kind {kind} (")), "{error}");
         assert!(
-            error.ends_with(") is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)"),
+            error.ends_with(") is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)"),
             "{error}"
         );
     }

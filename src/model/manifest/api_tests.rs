@@ -268,8 +268,8 @@ fn type_and_kind_come_from_the_endpoint() {
     assert_eq!(d.object, None);
     // Combinations podvisor does not decode, and bodies that are not objects.
     assert_eq!(
-        api("apps/v1", "Deployment", json!({})).bad_request,
-        ["no kind \"Deployment\" is registered for version \"apps/v1\""]
+        api("apps/v1", "StatefulSet", json!({})).bad_request,
+        ["no kind \"StatefulSet\" is registered for version \"apps/v1\""]
     );
     assert_eq!(
         api("v1", "Lease", json!({})).bad_request,

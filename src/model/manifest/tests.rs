@@ -356,11 +356,11 @@ fn a_document_must_be_an_object() {
 
 #[test]
 fn unsupported_kinds_name_the_supported_ones() {
-    let r = report("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n");
+    let r = report("apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: web}\n");
     assert_eq!(
         r.errors,
         [
-            "app.yaml: Deployment \"web\": kind Deployment (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)"
+            "app.yaml: StatefulSet \"web\": kind StatefulSet (apps/v1) is not supported by podvisor yet; supported kinds: Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)"
         ]
     );
     assert!(r.object.is_none());
@@ -674,7 +674,7 @@ fn every_served_kind_has_an_implemented_fields_table() {
     }
     assert_eq!(
         supported_kinds_list(),
-        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1)"
+        "Pod (v1), ConfigMap (v1), Secret (v1), Namespace (v1), Service (v1), Endpoints (v1), EndpointSlice (discovery.k8s.io/v1), Deployment (apps/v1), ReplicaSet (apps/v1), ReplicationController (v1)"
     );
 }
 

@@ -359,6 +359,17 @@ static DEPLOYMENT: Table = Table(&[
     ("status.conditions", merge_by("type", TYPE)),
 ]);
 
+/// `core/v1.ReplicationController`: `spec.selector` is a plain map (merged key by key).
+static REPLICATION_CONTROLLER: Table = Table(&[
+    ("metadata", Field::Struct),
+    ("metadata", Field::Type(&OBJECT_META)),
+    ("spec", Field::Struct),
+    ("spec.template", Field::Type(&POD_TEMPLATE_SPEC)),
+    ("status", Field::Struct),
+    // +patchMergeKey=type +patchStrategy=merge
+    ("status.conditions", merge_by("type", TYPE)),
+]);
+
 static REPLICA_SET: Table = Table(&[
     ("metadata", Field::Struct),
     ("metadata", Field::Type(&OBJECT_META)),
@@ -424,6 +435,12 @@ static KINDS: &[Kind] = &[
         api_version: "apps/v1",
         kind: "ReplicaSet",
         table: &REPLICA_SET,
+        status_subresource: true,
+    },
+    Kind {
+        api_version: "v1",
+        kind: "ReplicationController",
+        table: &REPLICATION_CONTROLLER,
         status_subresource: true,
     },
     Kind {

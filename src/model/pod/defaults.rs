@@ -63,7 +63,37 @@ pub fn set_defaults(pod: &mut Pod) {
         }
     }
 
-    // SetDefaults_PodSpec.
+    set_pod_spec_defaults(spec);
+
+    // The v1 conversion copies the deprecated `serviceAccount` into `serviceAccountName`; the
+    // ServiceAccount admission plugin then defaults it, and the stored v1 object mirrors it.
+    if spec
+        .service_account_name
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        spec.service_account_name = spec
+            .service_account
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| Some("default".to_owned()));
+    }
+    spec.service_account = spec.service_account_name.clone();
+
+    // PR #115606: a negative grace period is stored as 1.
+    if let Some(grace) = spec.termination_grace_period_seconds.as_mut()
+        && *grace < 0
+    {
+        *grace = 1;
+    }
+}
+
+/// `SetDefaults_PodSpec` and the generated defaulters of containers, volumes and overhead: what
+/// a pod template in a Deployment, ReplicaSet or ReplicationController gets (the Pod-only
+/// defaults of [`set_defaults`] — service account, `enableServiceLinks`, requests from limits —
+/// are not applied to templates upstream either).
+pub fn set_pod_spec_defaults(spec: &mut PodSpec) {
     if spec.dns_policy.as_deref().unwrap_or_default().is_empty() {
         spec.dns_policy = Some("ClusterFirst".to_owned());
     }
@@ -128,29 +158,6 @@ pub fn set_defaults(pod: &mut Pod) {
     }
     if let Some(overhead) = spec.overhead.as_mut() {
         round_up_resource_list(overhead);
-    }
-
-    // The v1 conversion copies the deprecated `serviceAccount` into `serviceAccountName`; the
-    // ServiceAccount admission plugin then defaults it, and the stored v1 object mirrors it.
-    if spec
-        .service_account_name
-        .as_deref()
-        .unwrap_or_default()
-        .is_empty()
-    {
-        spec.service_account_name = spec
-            .service_account
-            .clone()
-            .filter(|s| !s.is_empty())
-            .or_else(|| Some("default".to_owned()));
-    }
-    spec.service_account = spec.service_account_name.clone();
-
-    // PR #115606: a negative grace period is stored as 1.
-    if let Some(grace) = spec.termination_grace_period_seconds.as_mut()
-        && *grace < 0
-    {
-        *grace = 1;
     }
 }
 

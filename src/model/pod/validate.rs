@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvFromSource, EnvVar, Lifecycle, LifecycleHandler, Pod,
-    PodSecurityContext, PodSpec, Probe, ResourceFieldSelector, ResourceRequirements,
-    SeccompProfile, SecurityContext, Toleration,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceFieldSelector,
+    ResourceRequirements, SeccompProfile, SecurityContext, Toleration,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -28,9 +28,9 @@ use crate::model::validation::{
     IS_NEGATIVE_ERROR_MSG, go_quote, go_string_slice, inclusive_range_error, is_config_map_key,
     is_dns1123_subdomain_with_underscore, is_http_header_name, is_qualified_name,
     is_relaxed_env_var_name, is_valid_group_id, is_valid_label_value, is_valid_port_name,
-    is_valid_port_num, is_valid_user_id, name_is_dns_subdomain, validate_dns1123_label,
-    validate_labels, validate_nonnegative, validate_object_meta, validate_port_num_or_name,
-    validate_qualified_name,
+    is_valid_port_num, is_valid_user_id, name_is_dns_subdomain, validate_annotations,
+    validate_dns1123_label, validate_labels, validate_nonnegative, validate_object_meta,
+    validate_port_num_or_name, validate_qualified_name,
 };
 
 type Errs = Vec<FieldError>;
@@ -107,6 +107,45 @@ pub fn validate(pod: &Pod) -> Vec<FieldError> {
         errs.push(FieldError::forbidden(
             &spec_path.child("nodeName"),
             "cannot be set until all schedulingGates have been cleared",
+        ));
+    }
+    errs
+}
+
+/// Upstream `ValidatePodTemplateSpec` on a defaulted template (see
+/// [`super::set_pod_spec_defaults`]): labels and annotations (on `<path>.labels` and
+/// `<path>.annotations`, as upstream names them), the pod-specific annotations, the pod spec
+/// under `<path>.spec` and no ephemeral containers.
+pub fn validate_pod_template_spec(template: &PodTemplateSpec, path: &FieldPath) -> Vec<FieldError> {
+    let default_spec = PodSpec::default();
+    let spec = template.spec.as_ref().unwrap_or(&default_spec);
+    let default_meta = ObjectMeta::default();
+    let meta = template.metadata.as_ref().unwrap_or(&default_meta);
+    let mut errs = Errs::new();
+    if let Some(labels) = &meta.labels {
+        errs.extend(validate_labels(labels, &path.child("labels")));
+    }
+    if let Some(annotations) = &meta.annotations {
+        errs.extend(validate_annotations(
+            annotations,
+            &path.child("annotations"),
+        ));
+    }
+    errs.extend(validate_pod_specific_annotations(
+        meta.annotations.as_ref(),
+        spec,
+        &path.child("annotations"),
+    ));
+    // Upstream passes no pod metadata for a template.
+    errs.extend(validate_pod_spec(spec, &default_meta, &path.child("spec")));
+    if spec
+        .ephemeral_containers
+        .as_ref()
+        .is_some_and(|e| !e.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            &path.child("spec").child("ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
         ));
     }
     errs

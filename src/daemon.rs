@@ -179,7 +179,8 @@ impl Daemon {
         Ok(())
     }
 
-    /// Starts the endpoints controllers, the lease controller and the service proxy.
+    /// Starts the endpoints controllers, the ReplicaSet and Deployment controllers, the lease
+    /// controller and the service proxy.
     fn start_controllers(&mut self, node: &NodeConfig) {
         let stop = || self.stop_controllers.subscribe();
         let endpoints = controller::sync::run_endpoints(self.store.clone(), stop());
@@ -192,7 +193,9 @@ impl Daemon {
             node.node_name.clone(),
             stop(),
         );
+        let apps = controller::apps::run_apps(self.store.clone(), node.node_name.clone(), stop());
         self.controllers.spawn(endpoints);
+        self.controllers.spawn(apps);
         self.controllers.spawn(leases);
         self.controllers.spawn(proxy);
     }

@@ -8,6 +8,7 @@
 //! Must not: touch processes or pod workers; only `proxy` calls the gateway, and it never
 //! writes to the store except events.
 
+pub mod apps;
 pub mod deployment;
 pub mod endpoints;
 pub mod lease;

@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod config;
 mod crash;
+mod deployments;
 mod harness;
 mod hooks;
 mod init;

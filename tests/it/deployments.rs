@@ -1,0 +1,193 @@
+//! Deployments and ReplicaSets on real processes: the ReplicaSet keeps its replica count,
+//! a Deployment rolls a template change out through a new ReplicaSet (spec §9, §10.8), and
+//! deleting them cascades to their pods.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use podvisor::store::Backend;
+use podvisor::store::resources;
+use serde_json::Value;
+
+use crate::harness::*;
+
+fn deployment(name: &str, replicas: u32, version: &str, strategy: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+{strategy}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: app
+        image: podvisor/testapp
+        command: ["$TESTAPP", "serve", "--name", "{name}-{version}", "--record", "$RECORD", "--port", "8080"]
+        env:
+        - name: POD_IP
+          valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}
+        - name: VERSION
+          value: "{version}"
+        ports:
+        - {{name: http, containerPort: 8080}}
+        readinessProbe:
+          httpGet: {{path: /readyz, port: http}}
+          periodSeconds: 1
+"#
+    )
+}
+
+fn objects(node: &TestNode, resource: &'static resources::Resource) -> Vec<Arc<Value>> {
+    node.store.list(resource, Some("default")).0
+}
+
+/// Pods owned (as controller) by an object of `kind` named `owner`, not terminating.
+fn live_pods_of(node: &TestNode, kind: &str, owner: &str) -> Vec<Arc<Value>> {
+    objects(node, &resources::PODS)
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["kind"] == kind && r["name"] == owner)
+        })
+        .collect()
+}
+
+async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn get(node: &TestNode, resource: &'static resources::Resource, name: &str) -> Option<Arc<Value>> {
+    node.store.get(resource, "default", name)
+}
+
+/// A Deployment of 2 creates one ReplicaSet and 2 running pods, reports them available; a
+/// template change rolls out through a second ReplicaSet until only new pods run; deleting
+/// the Deployment removes its ReplicaSets and pods.
+#[tokio::test]
+async fn rolling_update_replaces_every_pod_and_delete_cascades() {
+    let node = TestNode::start().await;
+    node.apply(&deployment("web", 2, "v1", ""));
+    let d = eventually(SECS(30), "2 available replicas", || {
+        get(&node, &resources::DEPLOYMENTS, "web").filter(|d| {
+            d["status"]["availableReplicas"] == 2 && d["status"]["updatedReplicas"] == 2
+        })
+    })
+    .await;
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "1"
+    );
+    let rss = objects(&node, &resources::REPLICA_SETS);
+    assert_eq!(rss.len(), 1);
+    let first = rss[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("web-"), "{first}");
+    assert_eq!(live_pods_of(&node, "ReplicaSet", &first).len(), 2);
+    let conditions = d["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("MinimumReplicasAvailable"),
+        "{conditions}"
+    );
+
+    // A new template: a second ReplicaSet takes over.
+    node.apply(&deployment("web", 2, "v2", ""));
+    let d = eventually(SECS(60), "rollout of v2 complete", || {
+        get(&node, &resources::DEPLOYMENTS, "web").filter(|d| {
+            d["status"]["updatedReplicas"] == 2
+                && d["status"]["availableReplicas"] == 2
+                && d["status"]["replicas"] == 2
+                && d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+        })
+    })
+    .await;
+    let conditions = d["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("NewReplicaSetAvailable"),
+        "{conditions}"
+    );
+    let old = get(&node, &resources::REPLICA_SETS, &first).unwrap();
+    assert_eq!(old["spec"]["replicas"], 0);
+    eventually(SECS(30), "old pods gone", || {
+        live_pods_of(&node, "ReplicaSet", &first)
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let started: Vec<String> = node
+        .records()
+        .iter()
+        .filter(|r| r.event == "started")
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(
+        started.iter().filter(|n| *n == "web-v2").count(),
+        2,
+        "{started:?}"
+    );
+
+    // Delete: ReplicaSets and pods go.
+    node.store
+        .remove(&resources::DEPLOYMENTS, "default", "web", None)
+        .unwrap();
+    eventually(SECS(30), "ReplicaSets and pods removed", || {
+        (objects(&node, &resources::REPLICA_SETS).is_empty()
+            && objects(&node, &resources::PODS).is_empty())
+        .then_some(())
+    })
+    .await;
+    node.stop().await;
+}
+
+/// A ReplicaSet replaces a pod that is deleted, and scales down newest-first-ranked pods.
+#[tokio::test]
+async fn replica_set_keeps_its_count() {
+    let node = TestNode::start().await;
+    node.apply(
+        &deployment("web", 0, "v1", "")
+            .replace("kind: Deployment", "kind: ReplicaSet")
+            .replace("replicas: 0", "replicas: 3"),
+    );
+    let pods = eventually(SECS(30), "3 pods", || {
+        let pods = live_pods_of(&node, "ReplicaSet", "web");
+        (pods.len() == 3).then_some(pods)
+    })
+    .await;
+    let victim = pods[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    node.delete(&victim, None);
+    eventually(SECS(30), "a replacement", || {
+        let pods = live_pods_of(&node, "ReplicaSet", "web");
+        (pods.len() == 3
+            && pods
+                .iter()
+                .all(|p| p["metadata"]["name"] != victim.as_str()))
+        .then_some(())
+    })
+    .await;
+    eventually(SECS(30), "status: 3 ready", || {
+        get(&node, &resources::REPLICA_SETS, "web").filter(|rs| rs["status"]["readyReplicas"] == 3)
+    })
+    .await;
+    node.stop().await;
+}

@@ -76,6 +76,10 @@ pub struct DaemonConfig {
     pub log_rotation: Rotation,
     /// The API's port on 127.0.0.1 (0: any free port); None: no API.
     pub api_port: Option<u16>,
+    /// Run the Deployment and ReplicaSet controllers (false: the API serves those objects and
+    /// nothing acts on them, as an API server without kube-controller-manager; tests of the
+    /// API's own semantics use it).
+    pub workload_controllers: bool,
 }
 
 /// A running node.
@@ -95,6 +99,7 @@ pub struct Daemon {
     /// The controllers, stopped after the node.
     controllers: tokio::task::JoinSet<()>,
     stop_controllers: watch::Sender<bool>,
+    workload_controllers: bool,
     api_port: Option<u16>,
     data_dir: PathBuf,
     /// Held for the node's lifetime; the lock is released when it is dropped.
@@ -133,6 +138,7 @@ impl Daemon {
             metrics,
             controllers: tokio::task::JoinSet::new(),
             stop_controllers: watch::channel(false).0,
+            workload_controllers: config.workload_controllers,
             store,
             runtime,
             node_name: config.node.node_name.clone(),
@@ -193,9 +199,12 @@ impl Daemon {
             node.node_name.clone(),
             stop(),
         );
-        let apps = controller::apps::run_apps(self.store.clone(), node.node_name.clone(), stop());
         self.controllers.spawn(endpoints);
-        self.controllers.spawn(apps);
+        if self.workload_controllers {
+            let apps =
+                controller::apps::run_apps(self.store.clone(), node.node_name.clone(), stop());
+            self.controllers.spawn(apps);
+        }
         self.controllers.spawn(leases);
         self.controllers.spawn(proxy);
     }

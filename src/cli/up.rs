@@ -135,6 +135,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             max_files: args.container_log_max_files as usize,
         },
         api_port: Some(args.api_port),
+        workload_controllers: true,
     };
     let color = match args.color {
         ColorArg::Always => true,

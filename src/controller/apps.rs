@@ -551,33 +551,34 @@ fn sync_deployment(
             );
         }
     }
-    if let Some(revision) = &plan.revision {
-        let current = d
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION_ANNOTATION));
-        if current != Some(revision)
-            && let Some(v) = store.get(&resources::DEPLOYMENTS, &key.namespace, &key.name)
-        {
-            let mut v = Value::clone(&v);
-            if let Some(meta) = v["metadata"].as_object_mut() {
-                meta.remove("resourceVersion");
-            }
+    // The revision annotation goes with the status, as upstream's controller writes it
+    // (through the status subresource: no generation bump).
+    let current_revision = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION_ANNOTATION));
+    let revision_changed = plan
+        .revision
+        .as_ref()
+        .is_some_and(|r| current_revision != Some(r));
+    if (revision_changed || d.status.as_ref() != Some(&plan.status))
+        && let Some(stored) = store.get(&resources::DEPLOYMENTS, &key.namespace, &key.name)
+    {
+        let mut v = Value::clone(&stored);
+        if let Some(meta) = v["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+        }
+        if let Some(revision) = &plan.revision {
             if !v["metadata"]["annotations"].is_object() {
                 v["metadata"]["annotations"] = json!({});
             }
             v["metadata"]["annotations"][REVISION_ANNOTATION] = json!(revision);
-            let _ = store.update(&resources::DEPLOYMENTS, v, Part::Main);
         }
-    }
-    if d.status.as_ref() != Some(&plan.status) {
-        write_status(
-            store,
-            &resources::DEPLOYMENTS,
-            key,
-            serde_json::to_value(&plan.status).ok()?,
-        );
+        v["status"] = serde_json::to_value(&plan.status).ok()?;
+        if let Err(error) = store.update(&resources::DEPLOYMENTS, v, Part::Status) {
+            tracing::debug!(%error, deployment = %key, "status write failed; the next sync retries");
+        }
     }
     deployment::progress_deadline_at(d, &plan.status)
 }

@@ -859,6 +859,14 @@ impl Backend for Store {
             Part::Status => {
                 let mut next = Value::clone(&current);
                 next["status"] = obj.get("status").cloned().unwrap_or(Value::Null);
+                // Upstream's status strategies of apps/v1 keep only spec and labels from the
+                // stored object: the controllers write annotations (a Deployment's revision)
+                // with the status, without bumping the generation.
+                if resource.group == "apps"
+                    && let Some(annotations) = obj.pointer("/metadata/annotations")
+                {
+                    next["metadata"]["annotations"] = annotations.clone();
+                }
                 next
             }
             Part::Main => {

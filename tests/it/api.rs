@@ -106,9 +106,12 @@ fn connector(roots: rustls::RootCertStore) -> tokio_rustls::TlsConnector {
 }
 
 impl Api {
+    /// A node with its API and no Deployment or ReplicaSet controller (these tests pin the API
+    /// server's own answers; `tests/it/deployments.rs` runs the controllers).
     async fn start() -> Api {
         let node = TestNode::start_with(NodeOptions {
             api: true,
+            workload_controllers: false,
             ..Default::default()
         })
         .await;

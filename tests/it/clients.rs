@@ -65,8 +65,11 @@ impl Env {
             println!("skipped: kubectl is not on PATH");
             return None;
         }
+        // No Deployment or ReplicaSet controller: these flows pin what the clients print for
+        // the objects as written (the controllers' effects are `tests/it/deployments.rs`).
         let node = TestNode::start_with(NodeOptions {
             api: true,
+            workload_controllers: false,
             ..Default::default()
         })
         .await;

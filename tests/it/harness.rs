@@ -44,6 +44,8 @@ pub struct NodeOptions {
     pub image_map: Option<ImageMap>,
     /// Wait for the gateway before stopping a deleted pod (false: `--unordered-termination`).
     pub ordered_termination: bool,
+    /// Run the Deployment and ReplicaSet controllers (API semantics tests turn them off).
+    pub workload_controllers: bool,
 }
 
 impl Default for NodeOptions {
@@ -54,6 +56,7 @@ impl Default for NodeOptions {
             max_backoff: Duration::from_secs(300),
             image_map: None,
             ordered_termination: true,
+            workload_controllers: true,
         }
     }
 }
@@ -109,6 +112,7 @@ impl TestNode {
             cgroups: options.cgroups,
             log_rotation: Rotation::default(),
             api_port: options.api.then_some(0),
+            workload_controllers: options.workload_controllers,
         };
         let mut daemon = Daemon::start(config.clone()).unwrap();
         daemon.run().await.unwrap();

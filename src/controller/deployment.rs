@@ -1012,9 +1012,30 @@ pub fn equal_ignore_hash(a: &PodTemplateSpec, b: &PodTemplateSpec) -> bool {
                 m.labels = None;
             }
         }
-        t
+        // Go's semantic equality: an empty struct equals an absent one (`resources: {}`, which
+        // `kubectl rollout undo` sends, is no change).
+        let mut v = serde_json::to_value(&t).unwrap_or_default();
+        drop_empty_objects(&mut v);
+        v
     };
     strip(a) == strip(b)
+}
+
+/// Removes, recursively, object fields whose value is `{}` (after their own empty fields are
+/// removed) or null.
+fn drop_empty_objects(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for value in map.values_mut() {
+                drop_empty_objects(value);
+            }
+            map.retain(|_, value| {
+                !(value.is_null() || value.as_object().is_some_and(|o| o.is_empty()))
+            });
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_empty_objects),
+        _ => {}
+    }
 }
 
 /// Upstream `FindNewReplicaSet`: the oldest ReplicaSet whose template equals the

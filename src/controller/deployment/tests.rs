@@ -782,3 +782,26 @@ fn rollout_status_reports_counts_and_conditions() {
         Some(REASON_MIN_UNAVAILABLE)
     );
 }
+
+/// `kubectl rollout undo` sends the old template with `resources: {}`: still the same template
+/// as the old ReplicaSet's, so the rollback reuses it (upstream: semantic equality).
+#[test]
+fn equal_ignore_hash_treats_empty_structs_as_absent() {
+    let a: PodTemplateSpec = serde_json::from_value(serde_json::json!({
+        "metadata": {"labels": {"app": "web", "pod-template-hash": "abc"}},
+        "spec": {"containers": [{"name": "app", "image": "x"}]}
+    }))
+    .unwrap();
+    let b: PodTemplateSpec = serde_json::from_value(serde_json::json!({
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "x", "resources": {}}]}
+    }))
+    .unwrap();
+    assert!(equal_ignore_hash(&a, &b));
+    let c: PodTemplateSpec = serde_json::from_value(serde_json::json!({
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "y"}]}
+    }))
+    .unwrap();
+    assert!(!equal_ignore_hash(&a, &c));
+}

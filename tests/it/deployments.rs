@@ -191,3 +191,98 @@ async fn replica_set_keeps_its_count() {
     .await;
     node.stop().await;
 }
+
+fn kubectl_available() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("kubectl").is_file()))
+}
+
+/// Runs kubectl against the node (bounded by 60 s); returns stdout, panics on failure.
+async fn kubectl(node: &TestNode, args: &[&str]) -> String {
+    let home = node.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let output = tokio::time::timeout(
+        SECS(60),
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(node.dir.path().join("data/kubeconfig"))
+            .args(args)
+            .env("HOME", &home)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 60 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// `kubectl rollout status`, `set env` (a new revision), `rollout undo` (back to the first
+/// ReplicaSet, revision 3), `rollout restart` and `scale` against the node's controllers.
+#[tokio::test]
+async fn kubectl_rollout_status_undo_restart_and_scale() {
+    if !kubectl_available() {
+        println!("skipped: kubectl is not on PATH");
+        return;
+    }
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    node.apply(&deployment("web", 2, "v1", ""));
+    let out = kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--timeout=50s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let first = objects(&node, &resources::REPLICA_SETS)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    kubectl(&node, &["set", "env", "deployment/web", "EXTRA=1"]).await;
+    let out = kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--timeout=50s"],
+    )
+    .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    assert_eq!(objects(&node, &resources::REPLICA_SETS).len(), 2);
+
+    kubectl(&node, &["rollout", "undo", "deployment/web"]).await;
+    kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--timeout=50s"],
+    )
+    .await;
+    let rs = get(&node, &resources::REPLICA_SETS, &first).unwrap();
+    assert_eq!(rs["spec"]["replicas"], 2, "the first ReplicaSet is back");
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    assert_eq!(objects(&node, &resources::REPLICA_SETS).len(), 2);
+
+    kubectl(&node, &["rollout", "restart", "deployment/web"]).await;
+    kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--timeout=50s"],
+    )
+    .await;
+    assert_eq!(objects(&node, &resources::REPLICA_SETS).len(), 3);
+
+    kubectl(&node, &["scale", "deployment/web", "--replicas=3"]).await;
+    eventually(SECS(30), "3 available", || {
+        get(&node, &resources::DEPLOYMENTS, "web").filter(|d| d["status"]["availableReplicas"] == 3)
+    })
+    .await;
+    node.stop().await;
+}

@@ -389,8 +389,8 @@ impl ApiConnection {
 struct Load {
     ok: u64,
     failed: u64,
-    /// The first few distinct failures.
-    samples: Vec<String>,
+    /// The first failures: when the request was sent (unix nanos), and what happened.
+    samples: Vec<(u128, String)>,
     elapsed: Duration,
 }
 
@@ -433,6 +433,7 @@ fn start_load(
                         .uri(uri.clone())
                         .body(Empty::<Bytes>::new())
                         .unwrap();
+                    let sent = unix_nanos();
                     let failure =
                         match tokio::time::timeout(Duration::from_secs(5), client.request(request))
                             .await
@@ -455,8 +456,8 @@ fn start_load(
                         None => load.ok += 1,
                         Some(f) => {
                             load.failed += 1;
-                            if load.samples.len() < 3 && !load.samples.contains(&f) {
-                                load.samples.push(f);
+                            if load.samples.len() < 10 {
+                                load.samples.push((sent, f));
                             }
                         }
                     }
@@ -469,12 +470,10 @@ fn start_load(
             let load = load.expect("a load task panicked");
             all.ok += load.ok;
             all.failed += load.failed;
-            for s in load.samples {
-                if all.samples.len() < 5 && !all.samples.contains(&s) {
-                    all.samples.push(s);
-                }
-            }
+            all.samples.extend(load.samples);
         }
+        all.samples.sort();
+        all.samples.truncate(10);
         all.elapsed = started.elapsed();
         all
     })
@@ -553,6 +552,8 @@ struct Run {
     none_after: usize,
     /// Requests served after `t0`, per deletion.
     served_after: Vec<usize>,
+    /// Each deletion's `t0` (unix nanos) and pod.
+    deletes: Vec<(u128, String)>,
     /// The DELETE's round trip (t0 → reply), ms, sorted.
     round_trip: Vec<f64>,
     /// The mean interval between two requests to the deleted pod in the `WINDOW` before the
@@ -656,6 +657,7 @@ async fn run(o: &Options, unordered: bool, deletions: usize) -> anyhow::Result<R
         last: Vec::new(),
         none_after: 0,
         served_after: Vec::new(),
+        deletes: Vec::new(),
         round_trip: Vec::new(),
         interval: Vec::new(),
         barrier: Vec::new(),
@@ -673,6 +675,7 @@ async fn run(o: &Options, unordered: bool, deletions: usize) -> anyhow::Result<R
             let sent = Instant::now();
             let status = api.delete(&path).await?;
             let round_trip = sent.elapsed();
+            measured.deletes.push((t0, pod.clone()));
             if status != 200 {
                 bail!("DELETE {pod}: status {status}");
             }
@@ -870,10 +873,19 @@ fn report(o: &Options, runs: &[Run]) -> String {
         if !r.load.samples.is_empty() {
             let _ = writeln!(
                 out,
-                "\n{} run, first failures: {}",
+                "\n{} run, first failures (when the request was sent):\n",
                 if r.unordered { "Unordered" } else { "Ordered" },
-                r.load.samples.join("; ")
             );
+        }
+        for (sent, failure) in &r.load.samples {
+            let when = match r.deletes.iter().rev().find(|(t0, _)| t0 <= sent) {
+                Some((t0, pod)) => format!(
+                    "{:+.3} ms after the DELETE of {pod}",
+                    (sent - t0) as f64 / 1e6
+                ),
+                None => "before the first deletion".to_owned(),
+            };
+            let _ = writeln!(out, "- {when}: {failure}");
         }
     }
     if runs.len() == 2 && runs[1].deletions != runs[0].deletions {

@@ -49,13 +49,14 @@ struct Options {
     connections: u32,
     method: hyper::Method,
     verbose: bool,
+    keep: bool,
     podvisor: PathBuf,
     testapp: PathBuf,
 }
 
 const USAGE: &str = "propagation [--deletions N (100)] [--unordered-deletions N (100; 0 skips the \
 --unordered-termination run)] [--rate REQ_PER_S (2000)] [--connections N (8)] \
-[--method POST|GET (POST)] [--verbose (a line per deletion on stderr)] [--podvisor PATH (target/release/podvisor)] \
+[--method POST|GET (POST)] [--verbose (a line per deletion on stderr)] [--keep (keep each run's data dir, node output and record files)] [--podvisor PATH (target/release/podvisor)] \
 [--testapp PATH (target/release/podvisor-testapp)]";
 
 fn options() -> anyhow::Result<Options> {
@@ -66,6 +67,7 @@ fn options() -> anyhow::Result<Options> {
         connections: 8,
         method: hyper::Method::POST,
         verbose: false,
+        keep: false,
         podvisor: PathBuf::from("target/release/podvisor"),
         testapp: PathBuf::from("target/release/podvisor-testapp"),
     };
@@ -91,6 +93,7 @@ fn options() -> anyhow::Result<Options> {
                 }
             }
             "--verbose" => o.verbose = true,
+            "--keep" => o.keep = true,
             "--podvisor" => o.podvisor = PathBuf::from(value()?),
             "--testapp" => o.testapp = PathBuf::from(value()?),
             "--help" | "-h" => {
@@ -568,7 +571,11 @@ struct Run {
 
 async fn run(o: &Options, unordered: bool, deletions: usize) -> anyhow::Result<Run> {
     let started = Instant::now();
-    let dir = tempfile::tempdir()?;
+    let mut dir = tempfile::Builder::new().prefix("propagation-").tempdir()?;
+    if o.keep {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
     let data = dir.path().join("data");
     let records = dir.path().join("records");
     std::fs::create_dir_all(&records)?;

@@ -73,8 +73,7 @@ async fn serve(args: ServeArgs, recorder: Arc<Recorder>) -> u8 {
     }
 
     let pid = rustix::process::getpid().as_raw_pid();
-    let pgid = rustix::process::getpgrp().as_raw_pid();
-    let sid = rustix::process::getsid(None).map_or(0, |sid| sid.as_raw_pid());
+    let (pgid, sid) = process_group_and_session();
     let ppid = rustix::process::Pid::as_raw(rustix::process::getppid());
     recorder.record(
         "started",
@@ -235,4 +234,24 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// The process group and session of this process as `/proc/self/stat` reports them.
+///
+/// Read from procfs rather than `getpgrp`/`getsid`: when the group or session leader lives
+/// outside our PID namespace (a container that runs the tests), the kernel reports 0, which
+/// rustix's `Pid` cannot hold (it asserts in debug builds). 0 is recorded as is.
+fn process_group_and_session() -> (i32, i32) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces:
+    // state ppid pgrp session ...
+    let mut fields = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .skip(2)
+        .map(|field| field.parse().unwrap_or(0));
+    let pgid = fields.next().unwrap_or(0);
+    let sid = fields.next().unwrap_or(0);
+    (pgid, sid)
 }

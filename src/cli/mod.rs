@@ -17,6 +17,7 @@ mod logs;
 mod output;
 mod print;
 mod register;
+mod scale;
 mod up;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,9 @@ pub enum Command {
     /// If this process dies without deregistering, the endpoint is removed when the Lease
     /// expires (at most --ttl after the last renewal).
     Register(register::RegisterArgs),
+    /// Set the number of replicas of a Deployment, ReplicaSet or ReplicationController, as
+    /// `kubectl scale` (through the scale subresource).
+    Scale(scale::ScaleArgs),
 }
 
 /// How client commands find the node, and the namespace (kubectl's global flags).
@@ -195,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => client_command(logs::run(args)),
         Command::Events(args) => client_command(events::run(args)),
         Command::Register(args) => client_command(register::run(args)),
+        Command::Scale(args) => client_command(scale::run(args)),
     }
 }
 

@@ -223,6 +223,23 @@ async fn kubectl(node: &TestNode, args: &[&str]) -> String {
     stdout
 }
 
+/// Runs the podvisor CLI against the node (bounded by 60 s) without blocking the runtime the
+/// in-process node serves on.
+async fn podvisor(node: &TestNode, args: &[&str]) -> std::process::Output {
+    tokio::time::timeout(
+        SECS(60),
+        tokio::process::Command::new(PODVISOR)
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(node.dir.path().join("data/kubeconfig"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("podvisor finished within 60 s")
+    .unwrap()
+}
+
 /// `kubectl rollout status`, `set env` (a new revision), `rollout undo` (back to the first
 /// ReplicaSet, revision 3), `rollout restart` and `scale` against the node's controllers.
 #[tokio::test]
@@ -284,5 +301,52 @@ async fn kubectl_rollout_status_undo_restart_and_scale() {
         get(&node, &resources::DEPLOYMENTS, "web").filter(|d| d["status"]["availableReplicas"] == 3)
     })
     .await;
+    node.stop().await;
+}
+
+/// `podvisor scale deployment/web --replicas 3`, and its `--current-replicas` precondition.
+#[tokio::test]
+async fn podvisor_scale_sets_replicas() {
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    node.apply(&deployment("web", 1, "v1", ""));
+    let out = podvisor(&node, &["scale", "deployment/web", "--replicas", "3"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deployment.apps/web scaled\n"
+    );
+    eventually(SECS(30), "3 available", || {
+        get(&node, &resources::DEPLOYMENTS, "web").filter(|d| d["status"]["availableReplicas"] == 3)
+    })
+    .await;
+    let out = podvisor(
+        &node,
+        &[
+            "scale",
+            "deploy",
+            "web",
+            "--replicas",
+            "1",
+            "--current-replicas",
+            "2",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Expected replicas to be 2, was 3"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = podvisor(&node, &["scale", "pod/x", "--replicas", "1"]).await;
+    assert!(!out.status.success());
     node.stop().await;
 }

@@ -398,8 +398,8 @@ impl Routing for GatewayRouting {
         self.gateway.routes_to(ip)
     }
 
-    fn ready_anywhere(&self, ip: std::net::IpAddr) -> bool {
-        self.gateway.ready_anywhere(ip)
+    fn routes_new_traffic_to(&self, ip: std::net::IpAddr) -> bool {
+        self.gateway.routes_new_traffic_to(ip)
     }
 
     fn applied(&self) -> watch::Receiver<u64> {

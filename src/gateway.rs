@@ -8,7 +8,7 @@
 //! goes only to `ready` endpoints, or, when a listener has none, to `serving && terminating`
 //! ones (KEP-1669); backends that stopped being ready get no new pooled requests, their idle
 //! connections are closed at once and fallback requests carry `Connection: close`. Endpoints
-//! whose connections fail sit out a short back-off. [`Gateway::ready_anywhere`] and
+//! whose connections fail sit out a short back-off. [`Gateway::routes_new_traffic_to`] and
 //! [`Gateway::applied`] are the termination barrier's view (DESIGN.md, step 2).
 //!
 //! Must not: know the store, the API, Kubernetes objects or pods (the service proxy
@@ -19,7 +19,10 @@
 //! gateway's `TaskTracker` does not own (hyper's executor included).
 //!
 //! Routing happens when a request or connection picks its endpoint: every pick that starts
-//! after [`Gateway::set_endpoints`] returned sees the new set.
+//! after [`Gateway::set_endpoints`] returned sees the new set, and each retry picks again
+//! from the set current then. Picks from a replaced set still under way, and requests picked
+//! while their endpoint was ready that have no response head yet, are counted, so the
+//! termination barrier knows when no request can still reach a pod that left the set.
 
 #![forbid(unsafe_code)]
 
@@ -167,8 +170,6 @@ struct Inner {
     /// Addresses whose accept loop was stopped and may not have closed its socket yet:
     /// `set_listener` waits for them rather than failing with "address already in use".
     releasing: Mutex<HashMap<SocketAddr, watch::Receiver<bool>>>,
-    /// Counts applied changes (`set_endpoints`, `remove_listener`, `set_listener`).
-    applied: watch::Sender<u64>,
     /// Set by `shutdown`; the control-plane methods then do nothing.
     shut_down: std::sync::atomic::AtomicBool,
     /// Per service port request metrics (the endpoint gauges are a collector over `listeners`).
@@ -187,9 +188,18 @@ pub(crate) struct Shared {
     pub(crate) stop: CancellationToken,
     /// Zero of the back-off clock (`now_nanos`).
     epoch: Instant,
+    /// Counts changes the termination barrier waits for: applied `set_endpoints`,
+    /// `remove_listener` and `set_listener` calls, and the last pick from a replaced endpoint
+    /// set or the last response head of a request sent to a draining endpoint.
+    applied: watch::Sender<u64>,
 }
 
 impl Shared {
+    /// Tells [`Gateway::applied`] watchers to look again.
+    pub(crate) fn bump(&self) {
+        self.applied.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Nanoseconds since the gateway started, the unit of back-off deadlines.
     pub(crate) fn now_nanos(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
@@ -272,10 +282,10 @@ impl Gateway {
                     closing,
                     stop: CancellationToken::new(),
                     epoch: Instant::now(),
+                    applied: watch::Sender::new(0),
                 }),
                 listeners: Mutex::new(HashMap::new()),
                 releasing: Mutex::new(HashMap::new()),
-                applied: watch::Sender::new(0),
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 metrics: Metrics::default(),
             }),
@@ -380,7 +390,7 @@ impl Gateway {
                 .spawn(accept_loop(route, socket, addr, token, closed_tx));
         }
         drop(listeners);
-        inner.applied.send_modify(|n| *n += 1);
+        inner.shared.bump();
         Ok(())
     }
 
@@ -402,7 +412,7 @@ impl Gateway {
             listener.route.close();
             self.inner.metrics.remove_route(service, port_name);
         }
-        self.inner.applied.send_modify(|n| *n += 1);
+        self.inner.shared.bump();
     }
 
     /// Replaces the endpoints of a service port. When this returns, every request or
@@ -428,7 +438,7 @@ impl Gateway {
                 ),
             }
         }
-        self.inner.applied.send_modify(|n| *n += 1);
+        self.inner.shared.bump();
     }
 
     /// Whether any listener has an endpoint at `ip`, in any state.
@@ -438,18 +448,29 @@ impl Gateway {
             .any(|l| l.route.has(ip))
     }
 
-    /// Whether any listener has an endpoint at `ip` marked ready: the termination barrier
-    /// waits until this is false (with [`Gateway::applied`] to know when to look again).
-    pub fn ready_anywhere(&self, ip: IpAddr) -> bool {
-        lock(&self.inner.listeners)
-            .values()
-            .any(|l| l.route.has_ready(ip))
+    /// Whether any listener may still send a new request or connection to `ip`: an endpoint
+    /// at `ip` is marked ready; or a pick from an endpoint set that was current before the
+    /// last change is still under way; or a request that picked `ip` while it was ready has
+    /// not had its response head yet (the backend may not have read it: stopping the app now
+    /// could close the connection under it). The termination barrier waits until this is
+    /// false (with [`Gateway::applied`] to know when to look again). Requests sent to `ip`
+    /// as a terminating fallback (no ready endpoint) do not count: they go on regardless.
+    pub fn routes_new_traffic_to(&self, ip: IpAddr) -> bool {
+        lock(&self.inner.listeners).values().any(|l| {
+            l.route.has_ready(ip)
+                || l.route.picks_pending()
+                || l.backends.iter().any(|(addr, backend)| {
+                    addr.ip() == ip && backend.upgrade().is_some_and(|b| b.dispatching())
+                })
+        })
     }
 
     /// A counter bumped after every `set_endpoints`, `remove_listener` and `set_listener`
-    /// took effect, so a waiter can check [`Gateway::ready_anywhere`] again without polling.
+    /// took effect, after the last pick from a replaced endpoint set, and after the last
+    /// response head of a request sent to an endpoint that stopped being ready, so a waiter
+    /// can check [`Gateway::routes_new_traffic_to`] again without polling.
     pub fn applied(&self) -> watch::Receiver<u64> {
-        self.inner.applied.subscribe()
+        self.inner.shared.applied.subscribe()
     }
 
     /// Registers the gateway's metrics: per service port requests, failures and latency,
@@ -486,7 +507,7 @@ impl Gateway {
             inner.shared.stop.cancel();
             inner.shared.tasks.wait().await;
         }
-        inner.applied.send_modify(|n| *n += 1);
+        inner.shared.bump();
         info!("gateway stopped");
     }
 }

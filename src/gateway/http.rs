@@ -29,7 +29,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::route::{Backend, InFlight, Route, Table, Tried, display_port};
+use super::route::{Backend, InFlight, Pick, Route, Tried, display_port};
 use super::{ConnCount, Exec, Protocol, connect};
 
 /// Serves one client connection until it closes, the listener is removed or the gateway
@@ -159,8 +159,8 @@ async fn proxy(route: &Route, client: IpAddr, request: Request<Incoming>) -> Res
     let start = Instant::now();
     route.metrics.requests.inc();
     let version = request.version();
-    let table = route.table();
-    let mut response = forward(route, &table, client, request.map(ReqBody::Client)).await;
+    let protocol = route.protocol();
+    let mut response = forward(route, protocol, client, request.map(ReqBody::Client)).await;
     route.metrics.latency.observe(start.elapsed().as_secs_f64());
     *response.version_mut() = version;
     response
@@ -235,13 +235,15 @@ fn sent_failure(error: hyper::Error, reused: bool, replay: Option<Request<ReqBod
     }
 }
 
+/// Sends `request` to an endpoint, each try (after a failed connect, or a replayable request
+/// reset) picked from the endpoint set current at that moment.
 async fn forward(
     route: &Route,
-    table: &Table,
+    protocol: Protocol,
     client: IpAddr,
     mut request: Request<ReqBody>,
 ) -> Response<ProxyBody> {
-    let h2 = table.protocol == Protocol::H2c;
+    let h2 = protocol == Protocol::H2c;
     if let Err(message) = prepare(&mut request, client, h2) {
         return local(StatusCode::BAD_REQUEST, Bytes::from(format!("{message}\n")));
     }
@@ -251,17 +253,23 @@ async fn forward(
     let mut tried = Tried::default();
     let mut tries = 0;
     let mut last_error = String::new();
-    while let Some(index) = route.pick(table, client, &tried) {
-        let backend = &table.eligible[index];
-        let in_flight = InFlight::new(backend.clone());
+    while let Some(pick) = route.pick_next(client, &tried) {
+        let Pick {
+            backend,
+            fallback,
+            in_flight,
+            mut dispatch,
+        } = pick;
+        let backend = &backend;
         tries += 1;
         let sent = if h2 {
-            send_h2(route, backend, request, table.fallback, replayable)
+            send_h2(route, backend, request, fallback, replayable)
                 .await
                 .map(|r| (r, None))
         } else {
-            send_h1(route, backend, request, table.fallback, replayable).await
+            send_h1(route, backend, request, fallback, replayable).await
         };
+        dispatch.done();
         match sent {
             Ok((mut response, pooled)) => {
                 backend.succeeded(route);
@@ -290,7 +298,7 @@ async fn forward(
                 if !idempotent || tries >= max_tries {
                     break;
                 }
-                tried.push(index);
+                tried.push(backend.addr);
             }
             Err(Failure::Request {
                 error,
@@ -311,7 +319,7 @@ async fn forward(
                 match replay {
                     Some(replay) if tries < max_tries => {
                         request = *replay;
-                        tried.push(index);
+                        tried.push(backend.addr);
                     }
                     _ => break,
                 }

@@ -38,6 +38,9 @@ pub(crate) struct Route {
     /// `sessionAffinity: ClientIP`: the endpoint of each client IP and until when (in
     /// `Shared::now_nanos`). Locked only when the listener has affinity, never across an await.
     sticky: Mutex<HashMap<IpAddr, (SocketAddr, u64)>>,
+    /// Replaced endpoint sets that still had a pick under way when they were replaced (see
+    /// [`Route::picks_pending`]). Control plane and the barrier only.
+    retired: Mutex<Vec<Weak<Table>>>,
     /// Cancelled when the listener is removed or the gateway shuts down: accept loops stop
     /// and client connections close gracefully.
     pub(crate) closed: CancellationToken,
@@ -56,6 +59,31 @@ pub(crate) struct Table {
     /// `eligible` holds terminating endpoints (no ready one): requests to them go on fresh
     /// connections that close after the response.
     pub(crate) fallback: bool,
+    /// Picks from this set under way: counted up while the route's table lock is held for
+    /// reading, so once the set is replaced (write lock) it can only count down.
+    picking: AtomicUsize,
+    /// This set was replaced: the last pick to end tells the barrier.
+    retired: AtomicBool,
+}
+
+impl Table {
+    fn new(
+        protocol: Protocol,
+        affinity: Option<Duration>,
+        members: Vec<(Endpoint, Arc<Backend>)>,
+        eligible: Vec<Arc<Backend>>,
+        fallback: bool,
+    ) -> Table {
+        Table {
+            protocol,
+            affinity,
+            members,
+            eligible,
+            fallback,
+            picking: AtomicUsize::new(0),
+            retired: AtomicBool::new(false),
+        }
+    }
 }
 
 /// One endpoint address of a service port, with what outlives endpoint-set changes.
@@ -72,6 +100,10 @@ pub(crate) struct Backend {
     pub(crate) connections: AtomicUsize,
     /// Not ready in the current set, or no longer in it: connections are not pooled.
     draining: AtomicBool,
+    /// Requests picked while this backend was ready (not as a terminating fallback) that have
+    /// not had a response head yet, and L4 connections not yet connected: traffic the
+    /// termination barrier lets reach the app before it is stopped.
+    dispatching: AtomicUsize,
     /// Consecutive failures; 0 means healthy.
     failures: AtomicU32,
     /// End of the current back-off, in `Shared::now_nanos`.
@@ -88,23 +120,72 @@ pub(crate) struct IdleConn {
     since: Instant,
 }
 
-/// Endpoints already tried by one request or connection, as indexes into `Table::eligible`.
+/// Endpoints already tried by one request or connection, by address (a retry picks from the
+/// endpoint set current then, which may not be the first try's).
 #[derive(Default)]
 pub(crate) struct Tried {
-    indexes: [usize; MAX_TRIES],
+    addrs: [Option<SocketAddr>; MAX_TRIES],
     len: usize,
 }
 
 impl Tried {
-    pub(crate) fn push(&mut self, index: usize) {
+    pub(crate) fn push(&mut self, addr: SocketAddr) {
         if self.len < MAX_TRIES {
-            self.indexes[self.len] = index;
+            self.addrs[self.len] = Some(addr);
             self.len += 1;
         }
     }
 
-    fn contains(&self, index: usize) -> bool {
-        self.indexes[..self.len].contains(&index)
+    fn contains(&self, addr: SocketAddr) -> bool {
+        self.addrs[..self.len].contains(&Some(addr))
+    }
+}
+
+/// One endpoint chosen for a request or connection, with the counts it holds until dropped.
+pub(crate) struct Pick {
+    pub(crate) backend: Arc<Backend>,
+    /// Picked as a terminating fallback (no ready endpoint): fresh connection, then close.
+    pub(crate) fallback: bool,
+    pub(crate) in_flight: InFlight,
+    /// Held until the response head (L7) or the connection (L4): see `Backend::dispatching`.
+    pub(crate) dispatch: Dispatch,
+}
+
+/// Counts a pick from an endpoint set under way (see `Table::picking`).
+struct Picking<'a> {
+    table: Arc<Table>,
+    shared: &'a Shared,
+}
+
+impl Drop for Picking<'_> {
+    fn drop(&mut self) {
+        if self.table.picking.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.table.retired.load(Ordering::SeqCst)
+        {
+            self.shared.bump();
+        }
+    }
+}
+
+/// Counts one request on its way to a backend that was ready when picked, until its response
+/// head (or failure); the last one to end on a draining backend tells the barrier.
+pub(crate) struct Dispatch(Option<(Arc<Backend>, Arc<Shared>)>);
+
+impl Dispatch {
+    /// Ends the count now (the response head arrived, the connection is up, or it failed).
+    pub(crate) fn done(&mut self) {
+        if let Some((backend, shared)) = self.0.take()
+            && backend.dispatching.fetch_sub(1, Ordering::SeqCst) == 1
+            && backend.draining()
+        {
+            shared.bump();
+        }
+    }
+}
+
+impl Drop for Dispatch {
+    fn drop(&mut self) {
+        self.done();
     }
 }
 
@@ -143,15 +224,16 @@ impl Route {
             closed: shared.closing.child_token(),
             shared,
             key,
-            table: RwLock::new(Arc::new(Table {
+            table: RwLock::new(Arc::new(Table::new(
                 protocol,
                 affinity,
-                members: Vec::new(),
-                eligible: Vec::new(),
-                fallback: false,
-            })),
+                Vec::new(),
+                Vec::new(),
+                false,
+            ))),
             rr: AtomicUsize::new(0),
             sticky: Mutex::new(HashMap::new()),
+            retired: Mutex::new(Vec::new()),
             metrics,
         }
     }
@@ -164,11 +246,45 @@ impl Route {
             .clone()
     }
 
-    fn swap(&self, table: Table) {
-        *self
+    /// Counts a pick from the current set under way; the count is taken under the read lock,
+    /// so `swap` sees every pick of the set it replaces.
+    fn begin_pick(&self) -> Picking<'_> {
+        let current = self
             .table
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        current.picking.fetch_add(1, Ordering::SeqCst);
+        Picking {
+            table: current.clone(),
+            shared: &self.shared,
+        }
+    }
+
+    fn swap(&self, table: Table) {
+        let old = {
+            let mut current = self
+                .table
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *current, Arc::new(table))
+        };
+        old.retired.store(true, Ordering::SeqCst);
+        if old.picking.load(Ordering::SeqCst) > 0 {
+            let mut retired = lock(&self.retired);
+            retired.retain(|t| t.strong_count() > 0);
+            retired.push(Arc::downgrade(&old));
+        }
+    }
+
+    /// Whether a pick from a replaced endpoint set is still under way (it may yet choose an
+    /// endpoint that is no longer ready there). Such a window lasts a few instructions.
+    pub(crate) fn picks_pending(&self) -> bool {
+        let mut retired = lock(&self.retired);
+        retired.retain(|t| {
+            t.upgrade()
+                .is_some_and(|t| t.picking.load(Ordering::SeqCst) > 0)
+        });
+        !retired.is_empty()
     }
 
     pub(crate) fn protocol(&self) -> Protocol {
@@ -184,13 +300,13 @@ impl Route {
         if affinity.is_none() {
             lock(&self.sticky).clear();
         }
-        self.swap(Table {
+        self.swap(Table::new(
             protocol,
             affinity,
-            members: old.members.clone(),
-            eligible: old.eligible.clone(),
-            fallback: old.fallback,
-        });
+            old.members.clone(),
+            old.eligible.clone(),
+            old.fallback,
+        ));
     }
 
     /// Installs a new endpoint set. `backends` (control-plane state, under its lock) keeps
@@ -258,13 +374,13 @@ impl Route {
             fallback,
             "endpoints applied"
         );
-        self.swap(Table {
-            protocol: old.protocol,
-            affinity: old.affinity,
+        self.swap(Table::new(
+            old.protocol,
+            old.affinity,
             members,
             eligible,
             fallback,
-        });
+        ));
     }
 
     /// Whether an endpoint at `ip` is in this route's set, in any state.
@@ -287,20 +403,43 @@ impl Route {
         for (_, backend) in &old.members {
             backend.drain(self);
         }
-        self.swap(Table {
-            protocol: old.protocol,
-            affinity: None,
-            members: Vec::new(),
-            eligible: Vec::new(),
-            fallback: false,
-        });
+        self.swap(Table::new(
+            old.protocol,
+            None,
+            Vec::new(),
+            Vec::new(),
+            false,
+        ));
+    }
+
+    /// Picks the endpoint for the next try of a request or connection from `client` in the
+    /// current endpoint set (see [`Route::pick`]) and counts it: in flight, and dispatching
+    /// unless picked as a terminating fallback. `None` when nothing is left to try.
+    pub(crate) fn pick_next(&self, client: IpAddr, tried: &Tried) -> Option<Pick> {
+        let picking = self.begin_pick();
+        let table = &picking.table;
+        let index = self.pick(table, client, tried)?;
+        let backend = table.eligible[index].clone();
+        let dispatch = if table.fallback {
+            Dispatch(None)
+        } else {
+            backend.dispatching.fetch_add(1, Ordering::SeqCst);
+            Dispatch(Some((backend.clone(), self.shared.clone())))
+        };
+        Some(Pick {
+            in_flight: InFlight::new(backend.clone()),
+            fallback: table.fallback,
+            backend,
+            dispatch,
+        })
+        // `picking` ends here, after the dispatch count went up.
     }
 
     /// Picks the endpoint for a new request or connection from `client`: the client's
     /// sticky endpoint if it has one, else the eligible endpoint with the fewest requests in
     /// flight, ties broken round robin; endpoints in back-off or already tried are skipped
     /// unless every untried endpoint is in back-off. `None` when nothing is left to try.
-    pub(crate) fn pick(&self, table: &Table, client: IpAddr, tried: &Tried) -> Option<usize> {
+    fn pick(&self, table: &Table, client: IpAddr, tried: &Tried) -> Option<usize> {
         let n = table.eligible.len();
         if n == 0 {
             return None;
@@ -313,7 +452,7 @@ impl Route {
         }
         // The least loaded among the endpoints not backing off (else among all), then the
         // n-th of those ties, n turning with every pick: round robin between equals.
-        let candidate = |index: usize| !tried.contains(index);
+        let candidate = |index: usize| !tried.contains(table.eligible[index].addr);
         let mut least = (usize::MAX, 0usize);
         let mut least_backing_off = (usize::MAX, 0usize);
         for (index, backend) in table.eligible.iter().enumerate() {
@@ -381,7 +520,7 @@ impl Route {
             return None;
         }
         let index = table.eligible.iter().position(|b| b.addr == *addr)?;
-        if tried.contains(index) || table.eligible[index].backing_off(now) {
+        if tried.contains(*addr) || table.eligible[index].backing_off(now) {
             return None;
         }
         *until = now.saturating_add(nanos(timeout));
@@ -411,6 +550,7 @@ impl Backend {
             outstanding: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            dispatching: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             backoff_until: AtomicU64::new(0),
             idle: Mutex::new(Vec::new()),
@@ -424,6 +564,12 @@ impl Backend {
 
     pub(crate) fn draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Whether a request picked while this backend was ready still waits for its response
+    /// head (or an L4 connection for its connect).
+    pub(crate) fn dispatching(&self) -> bool {
+        self.dispatching.load(Ordering::SeqCst) > 0
     }
 
     /// No more pooled traffic: idle HTTP/1.1 connections close now; the h2c connection is

@@ -9,7 +9,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::route::{InFlight, Route, Tried};
+use super::route::{Pick, Route, Tried};
 use super::{ConnCount, connect};
 
 /// Proxies one client connection until both directions have ended (a half-close is passed
@@ -19,15 +19,20 @@ pub(crate) async fn serve(route: Arc<Route>, mut client: TcpStream, peer: Socket
     route.metrics.requests.inc();
     // Why ignored: Nagle only delays small writes; the connection works either way.
     let _ = client.set_nodelay(true);
-    let table = route.table();
     let config = &route.shared.config;
     let mut tried = Tried::default();
     let mut tries = 0;
-    while let Some(index) = route.pick(&table, peer.ip(), &tried) {
-        let backend = table.eligible[index].clone();
-        let in_flight = InFlight::new(backend.clone());
+    while let Some(pick) = route.pick_next(peer.ip(), &tried) {
+        let Pick {
+            backend,
+            in_flight,
+            mut dispatch,
+            ..
+        } = pick;
         tries += 1;
-        match connect(backend.addr, config.connect_timeout).await {
+        let connected = connect(backend.addr, config.connect_timeout).await;
+        dispatch.done();
+        match connected {
             Ok(mut upstream) => {
                 backend.succeeded(&route);
                 route.metrics.latency.observe(start.elapsed().as_secs_f64());
@@ -44,7 +49,7 @@ pub(crate) async fn serve(route: Arc<Route>, mut client: TcpStream, peer: Socket
                 if tries >= config.max_connect_tries {
                     break;
                 }
-                tried.push(index);
+                tried.push(backend.addr);
             }
         }
     }

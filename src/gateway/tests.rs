@@ -925,7 +925,7 @@ async fn client_ip_affinity_keeps_a_client_on_its_endpoint_while_eligible() {
 }
 
 #[tokio::test]
-async fn ready_anywhere_follows_set_endpoints_and_applied_tells_when() {
+async fn routes_new_traffic_to_follows_set_endpoints_and_applied_tells_when() {
     let gateway = Gateway::new(test_config());
     let _addr = listen(&gateway, ip(6, 1), spec(vec![], Protocol::Http)).await;
     let pod: IpAddr = "127.10.0.7".parse().unwrap();
@@ -942,15 +942,15 @@ async fn ready_anywhere_follows_set_endpoints_and_applied_tells_when() {
     );
     assert!(applied.has_changed().unwrap());
     applied.mark_unchanged();
-    assert!(gateway.ready_anywhere(pod));
-    assert!(!gateway.ready_anywhere("127.10.0.9".parse().unwrap()));
+    assert!(gateway.routes_new_traffic_to(pod));
+    assert!(!gateway.routes_new_traffic_to("127.10.0.9".parse().unwrap()));
 
     // A waiter, as the termination barrier: woken by `applied`, no polling.
     let waiter = {
         let gateway = gateway.clone();
         let mut applied = gateway.applied();
         tokio::spawn(async move {
-            while gateway.ready_anywhere(pod) {
+            while gateway.routes_new_traffic_to(pod) {
                 applied.changed().await.unwrap();
             }
         })
@@ -967,14 +967,83 @@ async fn ready_anywhere_follows_set_endpoints_and_applied_tells_when() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!gateway.ready_anywhere(pod));
-    assert!(gateway.ready_anywhere(other));
+    assert!(!gateway.routes_new_traffic_to(pod));
+    assert!(gateway.routes_new_traffic_to(other));
     assert!(applied.has_changed().unwrap());
     applied.mark_unchanged();
 
     gateway.remove_listener(SERVICE, PORT);
     assert!(applied.has_changed().unwrap());
-    assert!(!gateway.ready_anywhere(other));
+    assert!(!gateway.routes_new_traffic_to(other));
+    gateway.shutdown().await;
+}
+
+/// The race the barrier closes: a request that picked an endpoint while it was ready but has
+/// no response head yet may not have been read by the app, so stopping the app now could
+/// close the connection under it. The endpoint counts as routed until the head arrives;
+/// requests sent to it as a terminating fallback do not count.
+#[tokio::test]
+async fn a_request_picked_while_ready_holds_the_barrier_until_its_response_head() {
+    let leaving = TestBackend::start_on((ip(6, 4), 0).into(), "leaving", Speaks::Http1).await;
+    let staying = TestBackend::start_on((ip(6, 5), 0).into(), "staying", Speaks::Http1).await;
+    let (gateway, addr) = http_gateway(ip(6, 6), vec![leaving.ready()]).await;
+    let pod = leaving.addr.ip();
+    let mut holder = Client::http1(addr).await;
+    let hold = tokio::spawn(async move { holder.get("/hold").await });
+    eventually("a held request", || {
+        leaving.stats.held.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    // The pod is no longer ready: new requests go to `staying`, but the held one has not
+    // had its response head.
+    gateway.set_endpoints(
+        SERVICE,
+        PORT,
+        vec![endpoint(leaving.addr, false, true, true), staying.ready()],
+    );
+    assert!(gateway.routes_new_traffic_to(pod));
+    let waiter = {
+        let gateway = gateway.clone();
+        let mut applied = gateway.applied();
+        tokio::spawn(async move {
+            while gateway.routes_new_traffic_to(pod) {
+                applied.changed().await.unwrap();
+            }
+        })
+    };
+    let mut client = Client::http1(addr).await;
+    assert_eq!(client.get("/").await.backend.as_deref(), Some("staying"));
+    assert!(!waiter.is_finished());
+    assert!(gateway.routes_new_traffic_to(pod));
+
+    // The head arrives: the barrier is told, without polling.
+    leaving.release.send_replace(true);
+    let reply = hold.await.unwrap();
+    assert_eq!(reply.backend.as_deref(), Some("leaving"));
+    tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!gateway.routes_new_traffic_to(pod));
+
+    // As the only (terminating, serving) endpoint it gets fallback traffic, which does not
+    // hold the barrier.
+    leaving.release.send_replace(false);
+    gateway.set_endpoints(
+        SERVICE,
+        PORT,
+        vec![endpoint(leaving.addr, false, true, true)],
+    );
+    let mut holder = Client::http1(addr).await;
+    let hold = tokio::spawn(async move { holder.get("/hold").await });
+    eventually("a held fallback request", || {
+        leaving.stats.held.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert!(!gateway.routes_new_traffic_to(pod));
+    leaving.release.send_replace(true);
+    assert_eq!(hold.await.unwrap().status, StatusCode::OK);
     gateway.shutdown().await;
 }
 

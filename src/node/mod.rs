@@ -63,9 +63,10 @@ pub struct NodeConfig {
 pub trait Routing: Send + Sync {
     /// Whether any listener has an endpoint at `ip` (in any state).
     fn routes_to(&self, ip: IpAddr) -> bool;
-    /// Whether any listener has an endpoint at `ip` that gets new traffic as `ready`.
-    fn ready_anywhere(&self, ip: IpAddr) -> bool;
-    /// Changes (a new value) after every endpoint set a listener applied.
+    /// Whether any listener may still send new traffic to `ip`: an endpoint there is ready,
+    /// or a request that picked it while it was ready has not reached the app yet.
+    fn routes_new_traffic_to(&self, ip: IpAddr) -> bool;
+    /// Changes (a new value) whenever `routes_new_traffic_to` may have changed.
     fn applied(&self) -> watch::Receiver<u64>;
     /// Reports how long a barrier took (and whether it was confirmed or timed out).
     fn barrier_done(&self, took: Duration, confirmed: bool);

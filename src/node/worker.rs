@@ -827,7 +827,7 @@ impl PodWorker {
         let started = std::time::Instant::now();
         let mut applied = routing.applied();
         let wait = async {
-            while routing.ready_anywhere(ip) {
+            while routing.routes_new_traffic_to(ip) {
                 if applied.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStatus, EnvVar, Pod, Probe, Volume,
+    Container, ContainerState, ContainerStatus, EnvVar, Pod, PodTemplateSpec, Probe, Toleration,
+    Volume,
 };
 use serde_json::Value;
 
@@ -110,12 +112,20 @@ pub async fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
-        let slices = if r.group.is_empty() && r.kind == "Service" {
-            slices_of(&session, object).await?
-        } else {
-            Vec::new()
+        let related = match (r.group.as_str(), r.kind.as_str()) {
+            ("", "Service") => slices_of(&session, object).await?,
+            ("apps", "Deployment") => {
+                controlled_by(&session, object, "/apis/apps/v1", "replicasets", false).await?
+            }
+            ("apps", "ReplicaSet") => {
+                controlled_by(&session, object, "/api/v1", "pods", false).await?
+            }
+            ("", "ReplicationController") => {
+                controlled_by(&session, object, "/api/v1", "pods", true).await?
+            }
+            _ => Vec::new(),
         };
-        let text = describe(r, object, events.as_deref(), &slices, Timestamp::now());
+        let text = describe(r, object, events.as_deref(), &related, Timestamp::now());
         if first {
             super::print::out(&text);
             first = false;
@@ -178,6 +188,44 @@ async fn events_of(
     Ok(events)
 }
 
+/// The objects (`resource` under `api`) a workload controls, as kubectl finds a
+/// Deployment's ReplicaSets (`deploymentutil.GetAllReplicaSets`) and a ReplicaSet's pods
+/// (`getPodStatusForController`): by the owner's selector (`is_map` for a
+/// ReplicationController's), then by controller reference. None when they cannot be read.
+async fn controlled_by(
+    session: &Session,
+    owner: &Value,
+    api: &str,
+    resource: &str,
+    is_map: bool,
+) -> anyhow::Result<Vec<Value>> {
+    let meta = &owner["metadata"];
+    let selector = crate::model::workload::selector_string(owner.pointer("/spec/selector"), is_map);
+    let path = format!(
+        "{api}/namespaces/{}/{resource}?labelSelector={}",
+        encode(s(&meta["namespace"])),
+        encode(&selector)
+    );
+    let reply = session.client.get(&path, JSON).await?;
+    if !reply.ok() {
+        return Ok(Vec::new());
+    }
+    let uid = s(&meta["uid"]);
+    Ok(reply.json()?["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|rs| {
+            rs["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|o| o["controller"] == true && s(&o["uid"]) == uid)
+        })
+        .cloned()
+        .collect())
+}
+
 /// The EndpointSlices of a Service, as kubectl's ServiceDescriber lists them (by the
 /// `kubernetes.io/service-name` label; none when they cannot be read).
 async fn slices_of(session: &Session, service: &Value) -> anyhow::Result<Vec<Value>> {
@@ -197,12 +245,13 @@ async fn slices_of(session: &Session, service: &Value) -> anyhow::Result<Vec<Val
         .unwrap_or_default())
 }
 
-/// The description of one object; `slices` are a Service's EndpointSlices.
+/// The description of one object; `related` are a Service's EndpointSlices or a
+/// Deployment's ReplicaSets.
 pub(crate) fn describe(
     r: &ApiResource,
     object: &Value,
     events: Option<&[Value]>,
-    slices: &[Value],
+    related: &[Value],
     now: Timestamp,
 ) -> String {
     let mut w = Writer::default();
@@ -214,7 +263,11 @@ pub(crate) fn describe(
         ("", "ConfigMap") => describe_config_map(&mut w, object, events, now),
         ("", "Secret") => describe_secret(&mut w, object),
         ("", "Namespace") => describe_namespace(&mut w, object),
-        ("", "Service") => describe_service(&mut w, object, slices, events, now),
+        ("", "Service") => describe_service(&mut w, object, related, events, now),
+        ("apps", "Deployment") => describe_deployment(&mut w, object, related, events, now),
+        ("apps", "ReplicaSet") | ("", "ReplicationController") => {
+            describe_replica_set(&mut w, r, object, related, events, now);
+        }
         ("", "Endpoints") => describe_endpoints(&mut w, object, events, now),
         ("discovery.k8s.io", "EndpointSlice") => {
             describe_endpoint_slice(&mut w, object, events, now)
@@ -474,6 +527,7 @@ fn describe_pod(w: &mut Writer, pod: &Pod, events: Option<&[Value]>, now: Timest
                 .as_deref()
                 .unwrap_or_default(),
             &env_pod,
+            "",
         );
     }
     describe_containers(
@@ -482,6 +536,7 @@ fn describe_pod(w: &mut Writer, pod: &Pod, events: Option<&[Value]>, now: Timest
         &spec.containers,
         status.container_statuses.as_deref().unwrap_or_default(),
         &env_pod,
+        "",
     );
     if let Some(gates) = spec.readiness_gates.as_deref().filter(|g| !g.is_empty()) {
         w.write(0, "Readiness Gates:\n  Type\tStatus\n");
@@ -501,41 +556,15 @@ fn describe_pod(w: &mut Writer, pod: &Pod, events: Option<&[Value]>, now: Timest
             w.write(1, &format!("{} \t{} \n", c.type_, c.status));
         }
     }
-    describe_volumes(w, spec.volumes.as_deref().unwrap_or_default());
+    describe_volumes(w, spec.volumes.as_deref().unwrap_or_default(), "");
     w.write(0, &format!("QoS Class:\t{}\n", qos_class(pod)));
     let node_selector: BTreeMap<String, String> = spec.node_selector.clone().unwrap_or_default();
     labels_multiline(w, "Node-Selectors", &node_selector);
-    w.write(0, "Tolerations:\t");
-    let mut tolerations = spec.tolerations.clone().unwrap_or_default();
-    if tolerations.is_empty() {
-        w.write(0, "<none>\n");
-    }
-    tolerations.sort_by(|a, b| a.key.cmp(&b.key));
-    for (i, t) in tolerations.iter().enumerate() {
-        if i != 0 {
-            w.write(0, "\t");
-        }
-        let mut line = t.key.clone().unwrap_or_default();
-        if let Some(v) = t.value.as_deref().filter(|v| !v.is_empty()) {
-            line.push_str(&format!("={v}"));
-        }
-        if let Some(e) = t.effect.as_deref().filter(|e| !e.is_empty()) {
-            line.push_str(&format!(":{e}"));
-        }
-        if t.operator.as_deref() == Some("Exists") && t.value.as_deref().unwrap_or("").is_empty() {
-            if t.key.as_deref().unwrap_or("").is_empty()
-                && t.effect.as_deref().unwrap_or("").is_empty()
-            {
-                line.push_str("op=Exists");
-            } else {
-                line.push_str(" op=Exists");
-            }
-        }
-        if let Some(secs) = t.toleration_seconds {
-            line.push_str(&format!(" for {secs}s"));
-        }
-        w.write(0, &format!("{line}\n"));
-    }
+    tolerations_multiline(
+        w,
+        "Tolerations",
+        spec.tolerations.clone().unwrap_or_default(),
+    );
     if let Some(events) = events {
         describe_events(w, events, now);
     }
@@ -592,18 +621,22 @@ fn qos_class(pod: &Pod) -> String {
     }
 }
 
+/// `describeContainers`; `space` prefixes the title (a pod template's), and then the names
+/// get one more space, as kubectl does.
 fn describe_containers(
     w: &mut Writer,
     label: &str,
     containers: &[Container],
     statuses: &[ContainerStatus],
     pod: &Pod,
+    space: &str,
 ) {
     let none = if containers.is_empty() { " <none>" } else { "" };
-    w.write(0, &format!("{label}:{none}\n"));
+    w.write(0, &format!("{space}{label}:{none}\n"));
+    let name_indent = if space.is_empty() { "" } else { " " };
     for c in containers {
         let status = statuses.iter().find(|s| s.name == c.name);
-        w.write(1, &format!("{}:\n", c.name));
+        w.write(1, &format!("{name_indent}{}:\n", c.name));
         if let Some(st) = status {
             w.write(
                 2,
@@ -961,14 +994,17 @@ fn describe_probe(p: &Probe) -> String {
     }
 }
 
-fn describe_volumes(w: &mut Writer, volumes: &[Volume]) {
+/// `describeVolumes`; `space` prefixes the title (a pod template's), and then the names get
+/// one more space, as kubectl does.
+fn describe_volumes(w: &mut Writer, volumes: &[Volume], space: &str) {
     if volumes.is_empty() {
-        w.write(0, "Volumes:\t<none>\n");
+        w.write(0, &format!("{space}Volumes:\t<none>\n"));
         return;
     }
-    w.write(0, "Volumes:\n");
+    w.write(0, &format!("{space}Volumes:\n"));
+    let name_indent = if space.is_empty() { "" } else { " " };
     for v in volumes {
-        w.write(1, &format!("{}:\n", v.name));
+        w.write(1, &format!("{name_indent}{}:\n", v.name));
         if let Some(h) = &v.host_path {
             w.write(
                 2,
@@ -1570,6 +1606,281 @@ fn smart_label(field: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// kubectl's `DeploymentDescriber`.
+fn describe_deployment(
+    w: &mut Writer,
+    d: &Value,
+    replica_sets: &[Value],
+    events: Option<&[Value]>,
+    now: Timestamp,
+) {
+    let meta = &d["metadata"];
+    let spec = &d["spec"];
+    let status = &d["status"];
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    if let Some(t) = parse_time(&meta["creationTimestamp"]) {
+        w.write(0, &format!("CreationTimestamp:\t{}\n", rfc1123z(t)));
+    }
+    labels_multiline(w, "Labels", &string_map(&meta["labels"]));
+    annotations_multiline(w, "Annotations", &string_map(&meta["annotations"]));
+    let selector = crate::model::workload::selector_string(spec.get("selector"), false);
+    w.write(0, &format!("Selector:\t{selector}\n"));
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    w.write(
+        0,
+        &format!(
+            "Replicas:\t{} desired | {} updated | {} total | {} available | {} unavailable\n",
+            n(&spec["replicas"]),
+            n(&status["updatedReplicas"]),
+            n(&status["replicas"]),
+            n(&status["availableReplicas"]),
+            n(&status["unavailableReplicas"])
+        ),
+    );
+    w.write(
+        0,
+        &format!("StrategyType:\t{}\n", s(&spec["strategy"]["type"])),
+    );
+    w.write(
+        0,
+        &format!("MinReadySeconds:\t{}\n", n(&spec["minReadySeconds"])),
+    );
+    let rolling = &spec["strategy"]["rollingUpdate"];
+    if rolling.is_object() {
+        let int_or_string = |v: &Value| match v {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => "0".to_owned(),
+        };
+        w.write(
+            0,
+            &format!(
+                "RollingUpdateStrategy:\t{} max unavailable, {} max surge\n",
+                int_or_string(&rolling["maxUnavailable"]),
+                int_or_string(&rolling["maxSurge"])
+            ),
+        );
+    }
+    describe_pod_template(w, &spec["template"]);
+    describe_conditions(w, status);
+    let owned: Vec<ReplicaSet> = replica_sets
+        .iter()
+        .filter_map(|rs| serde_json::from_value(rs.clone()).ok())
+        .collect();
+    if let Ok(deployment) = serde_json::from_value::<Deployment>(d.clone()) {
+        let new = crate::controller::deployment::find_new_replica_set(&deployment, &owned);
+        let old: Vec<&ReplicaSet> =
+            crate::controller::deployment::find_old_replica_sets(&deployment, &owned)
+                .into_iter()
+                .filter(|rs| rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1) != 0)
+                .collect();
+        if !old.is_empty() || new.is_some() {
+            w.write(
+                0,
+                &format!("OldReplicaSets:\t{}\n", replica_sets_line(&old)),
+            );
+            let new: Vec<&ReplicaSet> = new.into_iter().collect();
+            w.write(0, &format!("NewReplicaSet:\t{}\n", replica_sets_line(&new)));
+        }
+    }
+    if let Some(events) = events {
+        describe_events(w, events, now);
+    }
+}
+
+/// kubectl's `printReplicaSetsByLabels`: `name (created/desired replicas created)`, or
+/// `<none>`.
+fn replica_sets_line(replica_sets: &[&ReplicaSet]) -> String {
+    let list: Vec<String> = replica_sets
+        .iter()
+        .map(|rs| {
+            format!(
+                "{} ({}/{} replicas created)",
+                rs.metadata.name.as_deref().unwrap_or_default(),
+                rs.status.as_ref().map_or(0, |s| s.replicas),
+                rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+            )
+        })
+        .collect();
+    if list.is_empty() {
+        "<none>".to_owned()
+    } else {
+        list.join(", ")
+    }
+}
+
+/// kubectl's `ReplicaSetDescriber` and `ReplicationControllerDescriber`; `pods` are the pods
+/// it controls.
+fn describe_replica_set(
+    w: &mut Writer,
+    r: &ApiResource,
+    rs: &Value,
+    pods: &[Value],
+    events: Option<&[Value]>,
+    now: Timestamp,
+) {
+    let meta = &rs["metadata"];
+    let spec = &rs["spec"];
+    let status = &rs["status"];
+    let is_rc = r.kind == "ReplicationController";
+    w.write(0, &format!("Name:\t{}\n", s(&meta["name"])));
+    w.write(0, &format!("Namespace:\t{}\n", s(&meta["namespace"])));
+    let selector = crate::model::workload::selector_string(spec.get("selector"), is_rc);
+    w.write(0, &format!("Selector:\t{selector}\n"));
+    labels_multiline(w, "Labels", &string_map(&meta["labels"]));
+    annotations_multiline(w, "Annotations", &string_map(&meta["annotations"]));
+    if let Some(owner) = meta["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["controller"] == true)
+    {
+        w.write(
+            0,
+            &format!(
+                "Controlled By:\t{}/{}\n",
+                s(&owner["kind"]),
+                s(&owner["name"])
+            ),
+        );
+    }
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let desired = spec["replicas"].as_i64().unwrap_or(1);
+    w.write(
+        0,
+        &format!(
+            "Replicas:\t{} current / {desired} desired\n",
+            n(&status["replicas"])
+        ),
+    );
+    let phase = |p: &str| {
+        pods.iter()
+            .filter(|pod| s(&pod["status"]["phase"]) == p)
+            .count()
+    };
+    w.write(
+        0,
+        &format!(
+            "Pods Status:\t{} Running / {} Waiting / {} Succeeded / {} Failed\n",
+            phase("Running"),
+            phase("Pending"),
+            phase("Succeeded"),
+            phase("Failed")
+        ),
+    );
+    describe_pod_template(w, &spec["template"]);
+    describe_conditions(w, status);
+    if let Some(events) = events {
+        describe_events(w, events, now);
+    }
+}
+
+/// kubectl's `DescribePodTemplate`: labels, annotations, service account, containers and
+/// volumes of a template, one level in.
+fn describe_pod_template(w: &mut Writer, template: &Value) {
+    w.write(0, "Pod Template:\n");
+    let Ok(template) = serde_json::from_value::<PodTemplateSpec>(template.clone()) else {
+        w.write(1, "<unset>");
+        return;
+    };
+    let meta = template.metadata.clone().unwrap_or_default();
+    let spec = template.spec.clone().unwrap_or_default();
+    labels_multiline(w, "  Labels", &meta.labels.clone().unwrap_or_default());
+    if let Some(annotations) = meta.annotations.clone().filter(|a| !a.is_empty()) {
+        annotations_multiline(w, "  Annotations", &annotations);
+    }
+    if let Some(account) = spec
+        .service_account_name
+        .as_deref()
+        .filter(|a| !a.is_empty())
+    {
+        w.write(1, &format!("Service Account:\t{account}\n"));
+    }
+    let pod = Pod {
+        metadata: meta,
+        spec: Some(spec.clone()),
+        status: None,
+    };
+    if let Some(init) = spec.init_containers.as_deref().filter(|c| !c.is_empty()) {
+        describe_containers(w, "Init Containers", init, &[], &pod, "  ");
+    }
+    describe_containers(w, "Containers", &spec.containers, &[], &pod, "  ");
+    describe_volumes(w, spec.volumes.as_deref().unwrap_or_default(), "  ");
+    if let Some(class) = spec
+        .priority_class_name
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        w.write(1, &format!("Priority Class Name:\t{class}\n"));
+    }
+    labels_multiline(
+        w,
+        "  Node-Selectors",
+        &spec.node_selector.clone().unwrap_or_default(),
+    );
+    tolerations_multiline(
+        w,
+        "  Tolerations",
+        spec.tolerations.clone().unwrap_or_default(),
+    );
+}
+
+/// The `Conditions:` table of a workload's status (Type, Status, Reason), if it has any.
+fn describe_conditions(w: &mut Writer, status: &Value) {
+    let conditions = status["conditions"].as_array().cloned().unwrap_or_default();
+    if conditions.is_empty() {
+        return;
+    }
+    w.write(0, "Conditions:\n  Type\tStatus\tReason\n");
+    w.write(1, "----\t------\t------\n");
+    for c in &conditions {
+        w.write(
+            1,
+            &format!(
+                "{} \t{}\t{}\n",
+                s(&c["type"]),
+                s(&c["status"]),
+                s(&c["reason"])
+            ),
+        );
+    }
+}
+
+/// `printPodTolerationsMultiline`: `key=value:Effect`, `op=Exists`, `for Ns`, sorted by key.
+fn tolerations_multiline(w: &mut Writer, title: &str, mut tolerations: Vec<Toleration>) {
+    w.write(0, &format!("{title}:\t"));
+    if tolerations.is_empty() {
+        w.write(0, "<none>\n");
+    }
+    tolerations.sort_by(|a, b| a.key.cmp(&b.key));
+    for (i, t) in tolerations.iter().enumerate() {
+        if i != 0 {
+            w.write(0, "\t");
+        }
+        let mut line = t.key.clone().unwrap_or_default();
+        if let Some(v) = t.value.as_deref().filter(|v| !v.is_empty()) {
+            line.push_str(&format!("={v}"));
+        }
+        if let Some(e) = t.effect.as_deref().filter(|e| !e.is_empty()) {
+            line.push_str(&format!(":{e}"));
+        }
+        if t.operator.as_deref() == Some("Exists") && t.value.as_deref().unwrap_or("").is_empty() {
+            if t.key.as_deref().unwrap_or("").is_empty()
+                && t.effect.as_deref().unwrap_or("").is_empty()
+            {
+                line.push_str("op=Exists");
+            } else {
+                line.push_str(" op=Exists");
+            }
+        }
+        if let Some(secs) = t.toleration_seconds {
+            line.push_str(&format!(" for {secs}s"));
+        }
+        w.write(0, &format!("{line}\n"));
+    }
 }
 
 #[cfg(test)]

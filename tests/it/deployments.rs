@@ -350,3 +350,86 @@ async fn podvisor_scale_sets_replicas() {
     assert!(!out.status.success());
     node.stop().await;
 }
+
+/// `podvisor describe` of a Deployment, its ReplicaSet and a ReplicationController prints
+/// what kubectl 1.32's describers print for the same objects on the same node, line for line
+/// (events left out: their ages tick).
+#[tokio::test]
+async fn describe_deployment_and_replica_set_match_kubectl() {
+    if !kubectl_available() {
+        println!("skipped: kubectl is not on PATH");
+        return;
+    }
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    node.apply(&deployment("web", 2, "v1", ""));
+    node.apply(
+        r#"
+apiVersion: v1
+kind: ReplicationController
+metadata:
+  name: legacy
+spec:
+  replicas: 1
+  template:
+    metadata:
+      labels: {app: legacy}
+      annotations: {note: "kept"}
+    spec:
+      terminationGracePeriodSeconds: 5
+      tolerations:
+      - {key: k, operator: Exists, effect: NoExecute, tolerationSeconds: 30}
+      containers:
+      - name: app
+        image: podvisor/testapp
+        command: ["$TESTAPP", "serve", "--name", "legacy", "--record", "$RECORD", "--port", "8081"]
+"#,
+    );
+    eventually(SECS(30), "web available", || {
+        get(&node, &resources::DEPLOYMENTS, "web").filter(|d| {
+            d["status"]["availableReplicas"] == 2
+                && d["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.len() == 2)
+        })
+    })
+    .await;
+    eventually(SECS(30), "legacy running", || {
+        get(&node, &resources::REPLICATION_CONTROLLERS, "legacy")
+            .filter(|rc| rc["status"]["readyReplicas"] == 1)
+    })
+    .await;
+    let rs = objects(&node, &resources::REPLICA_SETS)[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for args in [
+        ["describe", "deployment", "web", "--show-events=false"],
+        ["describe", "replicaset", &rs, "--show-events=false"],
+        ["describe", "rc", "legacy", "--show-events=false"],
+    ] {
+        let expected = kubectl(&node, &args).await;
+        let out = podvisor(&node, &args).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = String::from_utf8_lossy(&out.stdout);
+        for (want, have) in expected.lines().zip(got.lines()) {
+            assert_eq!(
+                have, want,
+                "{args:?}\nkubectl:\n{expected}\npodvisor:\n{got}"
+            );
+        }
+        assert_eq!(
+            got.lines().count(),
+            expected.lines().count(),
+            "{args:?}\nkubectl:\n{expected}\npodvisor:\n{got}"
+        );
+    }
+    node.stop().await;
+}

@@ -73,6 +73,8 @@ pub struct Printer {
     colors: HashMap<String, &'static str>,
     /// Last printed summary per pod uid: phase and container states.
     seen: HashMap<String, PodSummary>,
+    /// Last printed rollout status per Deployment uid.
+    rollouts: HashMap<String, String>,
 }
 
 #[derive(Default)]
@@ -88,6 +90,7 @@ impl Printer {
             width,
             colors: HashMap::new(),
             seen: HashMap::new(),
+            rollouts: HashMap::new(),
         }
     }
 
@@ -197,6 +200,34 @@ impl Printer {
             let prefix = self.prefix(&namespace, &name, container.as_deref());
             self.emit(&format!("{prefix} = {text}"));
         }
+    }
+
+    /// A Deployment changed: its rollout status in kubectl's words, when it is new
+    /// (`deployment/web = Waiting for deployment "web" rollout to finish: 1 out of 3 new
+    /// replicas have been updated...`); `gone` when the object was deleted.
+    pub fn deployment(&mut self, d: &serde_json::Value, gone: bool) {
+        let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+        if gone {
+            self.rollouts.remove(&uid);
+            return;
+        }
+        let status = crate::model::workload::rollout_status(d);
+        let message = status.message();
+        if self.rollouts.get(&uid).map(String::as_str) == Some(message) {
+            return;
+        }
+        self.rollouts.insert(uid, message.to_owned());
+        let namespace = d["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = format!(
+            "deployment/{}",
+            d["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        let prefix = self.prefix(namespace, &name, None);
+        let mark = match status {
+            crate::model::workload::RolloutStatus::Failed(_) => "!",
+            _ => "=",
+        };
+        self.emit(&format!("{prefix} {mark} {message}"));
     }
 
     /// The pod object is gone.

@@ -257,7 +257,9 @@ fn escalate(
 }
 
 fn show(printer: &mut Printer, change: &Change) {
-    if let Some(p) = change.pod() {
+    if change.resource == &crate::store::resources::DEPLOYMENTS {
+        printer.deployment(&change.object, change.change_type == ChangeType::Deleted);
+    } else if let Some(p) = change.pod() {
         match change.change_type {
             ChangeType::Deleted => printer.deleted(&p),
             _ => printer.pod(&p),

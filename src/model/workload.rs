@@ -665,3 +665,67 @@ pub fn selector_string(selector: Option<&serde_json::Value>, is_map: bool) -> St
         .map(|s| s.to_string())
         .unwrap_or_default()
 }
+
+/// Where a Deployment's rollout stands, as kubectl's `DeploymentStatusViewer` words it
+/// (`kubectl rollout status`, revision not pinned).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RolloutStatus {
+    /// Still rolling out; the message says what it waits for.
+    Waiting(String),
+    /// `deployment "web" successfully rolled out`.
+    Done(String),
+    /// The Progressing condition says `ProgressDeadlineExceeded`.
+    Failed(String),
+}
+
+impl RolloutStatus {
+    pub fn message(&self) -> &str {
+        match self {
+            RolloutStatus::Waiting(m) | RolloutStatus::Done(m) | RolloutStatus::Failed(m) => m,
+        }
+    }
+}
+
+/// kubectl's `DeploymentStatusViewer.Status` over a Deployment as JSON.
+pub fn rollout_status(d: &serde_json::Value) -> RolloutStatus {
+    let name = d["metadata"]["name"].as_str().unwrap_or_default();
+    let int = |v: &serde_json::Value| v.as_i64().unwrap_or(0);
+    let status = &d["status"];
+    if int(&d["metadata"]["generation"]) > int(&status["observedGeneration"]) {
+        return RolloutStatus::Waiting(
+            "Waiting for deployment spec update to be observed...".to_owned(),
+        );
+    }
+    let progress_deadline_exceeded = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Progressing" && c["reason"] == "ProgressDeadlineExceeded");
+    if progress_deadline_exceeded {
+        return RolloutStatus::Failed(format!(
+            "deployment {name:?} exceeded its progress deadline"
+        ));
+    }
+    let updated = int(&status["updatedReplicas"]);
+    let replicas = int(&status["replicas"]);
+    let available = int(&status["availableReplicas"]);
+    if let Some(desired) = d["spec"]["replicas"].as_i64()
+        && updated < desired
+    {
+        return RolloutStatus::Waiting(format!(
+            "Waiting for deployment {name:?} rollout to finish: {updated} out of {desired} new replicas have been updated..."
+        ));
+    }
+    if replicas > updated {
+        return RolloutStatus::Waiting(format!(
+            "Waiting for deployment {name:?} rollout to finish: {} old replicas are pending termination...",
+            replicas - updated
+        ));
+    }
+    if available < updated {
+        return RolloutStatus::Waiting(format!(
+            "Waiting for deployment {name:?} rollout to finish: {available} of {updated} updated replicas are available..."
+        ));
+    }
+    RolloutStatus::Done(format!("deployment {name:?} successfully rolled out"))
+}

@@ -507,3 +507,53 @@ fn up_second_signal_forces() {
     let took = t.elapsed();
     assert!(took < Duration::from_secs(5), "forced stop took {took:?}");
 }
+
+/// `up` prints a Deployment's rollout as `kubectl rollout status` words it, a line each time
+/// the status changes, ending with "successfully rolled out".
+#[test]
+fn up_shows_a_progress_line_per_rollout() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+      - name: app
+        image: podvisor/testapp
+        command: ["{TESTAPP}", "serve", "--port", "0"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut up = Up::start(&["-f", manifest.to_str().unwrap()], dir.path());
+    up.wait_line(
+        r#"= deployment "web" successfully rolled out"#,
+        Duration::from_secs(30),
+    );
+    up.signal(rustix::process::Signal::INT);
+    let (code, lines) = up.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    let waiting = index_of(&lines, r#"= Waiting for deployment "web" rollout"#);
+    let done = index_of(&lines, r#"= deployment "web" successfully rolled out"#);
+    assert!(waiting < done, "{}", lines.join("\n"));
+    assert!(
+        lines[waiting].starts_with("deployment/web ") && lines[done].starts_with("deployment/web "),
+        "{}",
+        lines.join("\n")
+    );
+    let rolled: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("successfully rolled out"))
+        .collect();
+    assert_eq!(rolled.len(), 1, "printed once: {}", lines.join("\n"));
+}

@@ -1,5 +1,6 @@
 use serde_json::{Value, json};
 
+use super::{RolloutStatus, rollout_status};
 use crate::model::manifest::{FieldValidation, decode_for_api, decode_update_for_api};
 
 fn deployment(spec: Value) -> Value {
@@ -323,4 +324,54 @@ fn scale_selector_strings() {
         "app=old"
     );
     assert_eq!(selector_string(None, false), "");
+}
+
+/// kubectl's `TestDeploymentStatusViewerStatus` cases.
+#[test]
+fn rollout_status_words_it_as_kubectl() {
+    let d = |generation: i64, observed: i64, replicas: i64, updated: i64, available: i64| {
+        serde_json::json!({
+            "metadata": {"name": "foo", "generation": generation},
+            "spec": {"replicas": 1},
+            "status": {"observedGeneration": observed, "replicas": replicas,
+                "updatedReplicas": updated, "availableReplicas": available,
+                "unavailableReplicas": replicas - available},
+        })
+    };
+    assert_eq!(
+        rollout_status(&d(0, 1, 1, 0, 1)),
+        RolloutStatus::Waiting(
+            "Waiting for deployment \"foo\" rollout to finish: 0 out of 1 new replicas have been updated...".into()
+        )
+    );
+    assert_eq!(
+        rollout_status(&d(1, 1, 2, 1, 1)),
+        RolloutStatus::Waiting(
+            "Waiting for deployment \"foo\" rollout to finish: 1 old replicas are pending termination...".into()
+        )
+    );
+    let mut two = d(1, 1, 2, 2, 1);
+    two["spec"]["replicas"] = 2.into();
+    assert_eq!(
+        rollout_status(&two),
+        RolloutStatus::Waiting(
+            "Waiting for deployment \"foo\" rollout to finish: 1 of 2 updated replicas are available...".into()
+        )
+    );
+    assert_eq!(
+        rollout_status(&d(1, 1, 1, 1, 1)),
+        RolloutStatus::Done("deployment \"foo\" successfully rolled out".into())
+    );
+    assert_eq!(
+        rollout_status(&d(2, 1, 1, 1, 1)),
+        RolloutStatus::Waiting("Waiting for deployment spec update to be observed...".into())
+    );
+    let mut stuck = d(1, 1, 1, 0, 1);
+    stuck["status"]["conditions"] = serde_json::json!([
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    ]);
+    assert_eq!(
+        rollout_status(&stuck),
+        RolloutStatus::Failed("deployment \"foo\" exceeded its progress deadline".into())
+    );
 }

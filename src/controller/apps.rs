@@ -228,9 +228,11 @@ pub async fn run_apps(store: Arc<Store>, node_name: String, mut stop: watch::Rec
     for change in &snapshot {
         cache.apply(change, &mut dirty, &store);
     }
+    // The earliest time a sync asked to be looked at again (minReadySeconds, progress
+    // deadlines). Kept across iterations: a later sync of something else must not lose it.
+    let mut wake: Option<Timestamp> = None;
     loop {
         let now = Timestamp::now();
-        let mut wake: Option<Timestamp> = None;
         for set in std::mem::take(&mut dirty.sets) {
             if let Some(at) = sync_set(&store, &cache, &set, &node_name, now) {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -272,6 +274,7 @@ pub async fn run_apps(store: Arc<Store>, node_name: String, mut stop: watch::Rec
             },
             () = sleep => {
                 // Availability (minReadySeconds) and progress deadlines: sync everything.
+                wake = None;
                 dirty.sets.extend(cache.sets.keys().cloned());
                 dirty.deployments.extend(cache.deployments.keys().cloned());
             }

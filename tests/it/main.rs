@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod config;
 mod crash;
+mod deployment_e2e;
 mod deployments;
 mod harness;
 mod hooks;

@@ -17,6 +17,7 @@ mod logs;
 mod output;
 mod print;
 mod register;
+mod rollout;
 mod scale;
 mod up;
 
@@ -78,6 +79,9 @@ pub enum Command {
     /// Set the number of replicas of a Deployment, ReplicaSet or ReplicationController, as
     /// `kubectl scale` (through the scale subresource).
     Scale(scale::ScaleArgs),
+    /// Manage the rollout of a Deployment, as `kubectl rollout`: status, history, undo,
+    /// restart, pause, resume.
+    Rollout(rollout::RolloutArgs),
 }
 
 /// How client commands find the node, and the namespace (kubectl's global flags).
@@ -200,6 +204,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => client_command(events::run(args)),
         Command::Register(args) => client_command(register::run(args)),
         Command::Scale(args) => client_command(scale::run(args)),
+        Command::Rollout(args) => client_command(rollout::run(args)),
     }
 }
 

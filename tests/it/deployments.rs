@@ -433,3 +433,200 @@ spec:
     }
     node.stop().await;
 }
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `podvisor rollout status|history|undo|pause|resume|restart` against the controllers, with
+/// kubectl's words; `history` prints what `kubectl rollout history` prints.
+#[tokio::test]
+async fn podvisor_rollout_commands() {
+    if !kubectl_available() {
+        println!("skipped: kubectl is not on PATH");
+        return;
+    }
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    let complete = |revision: &'static str| {
+        let node = &node;
+        move || {
+            get(node, &resources::DEPLOYMENTS, "web").filter(|d| {
+                d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == revision
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+                    && d["status"]["updatedReplicas"] == 2
+                    && d["status"]["replicas"] == 2
+                    && d["status"]["availableReplicas"] == 2
+            })
+        }
+    };
+    node.apply(&deployment("web", 2, "v1", ""));
+    let out = podvisor(&node, &["rollout", "status", "deployment/web"]).await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out).lines().last(),
+        Some(r#"deployment "web" successfully rolled out"#)
+    );
+
+    kubectl(
+        &node,
+        &[
+            "annotate",
+            "deployment",
+            "web",
+            "kubernetes.io/change-cause=set VERSION=v2",
+        ],
+    )
+    .await;
+    kubectl(&node, &["set", "env", "deployment/web", "VERSION=v2"]).await;
+    let out = podvisor(
+        &node,
+        &["rollout", "status", "deployment", "web", "--timeout=60s"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(
+        stdout_of(&out).lines().last(),
+        Some(r#"deployment "web" successfully rolled out"#)
+    );
+    eventually(SECS(30), "revision 2 complete", complete("2")).await;
+
+    let want = kubectl(&node, &["rollout", "history", "deployment/web"]).await;
+    let out = podvisor(&node, &["rollout", "history", "deployment/web"]).await;
+    assert_eq!(stdout_of(&out), want, "{}", stderr_of(&out));
+    let out = podvisor(
+        &node,
+        &["rollout", "history", "deployment/web", "--revision", "1"],
+    )
+    .await;
+    let text = stdout_of(&out);
+    assert!(
+        text.starts_with("deployment.apps/web with revision #1\n") && text.contains("value: v1"),
+        "{text}{}",
+        stderr_of(&out)
+    );
+
+    // Undo: to a revision that does not exist, then to the previous one.
+    let out = podvisor(
+        &node,
+        &["rollout", "undo", "deployment/web", "--to-revision", "7"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("unable to find specified revision 7 in history"),
+        "{}",
+        stderr_of(&out)
+    );
+    let first_rs = objects(&node, &resources::REPLICA_SETS)
+        .iter()
+        .find(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1")
+        .map(|rs| rs["metadata"]["name"].as_str().unwrap().to_owned())
+        .unwrap();
+    let out = podvisor(&node, &["rollout", "undo", "deployment/web"]).await;
+    assert_eq!(
+        stdout_of(&out),
+        "deployment.apps/web rolled back\n",
+        "{}",
+        stderr_of(&out)
+    );
+    eventually(SECS(30), "revision 3 complete", complete("3")).await;
+    let reused = get(&node, &resources::REPLICA_SETS, &first_rs).unwrap();
+    assert_eq!(
+        reused["spec"]["replicas"], 2,
+        "the first ReplicaSet is back"
+    );
+    assert_eq!(objects(&node, &resources::REPLICA_SETS).len(), 2);
+    let out = podvisor(
+        &node,
+        &["rollout", "undo", "deployment/web", "--to-revision", "3"],
+    )
+    .await;
+    assert_eq!(
+        stdout_of(&out),
+        "deployment.apps/web skipped rollback (current template already matches revision 3)\n",
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Pause: a template change makes no ReplicaSet until resumed.
+    let out = podvisor(&node, &["rollout", "pause", "deployment/web"]).await;
+    assert_eq!(
+        stdout_of(&out),
+        "deployment.apps/web paused\n",
+        "{}",
+        stderr_of(&out)
+    );
+    let out = podvisor(&node, &["rollout", "pause", "deployment/web"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains(r#"deployments.apps "web" is already paused"#),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = podvisor(&node, &["rollout", "restart", "deployment/web"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("can't restart paused deployment (run rollout resume first)"),
+        "{}",
+        stderr_of(&out)
+    );
+    kubectl(&node, &["set", "env", "deployment/web", "VERSION=v3"]).await;
+    eventually(SECS(30), "the paused change observed", || {
+        get(&node, &resources::DEPLOYMENTS, "web")
+            .filter(|d| d["status"]["observedGeneration"] == d["metadata"]["generation"])
+    })
+    .await;
+    assert_eq!(
+        objects(&node, &resources::REPLICA_SETS).len(),
+        2,
+        "no rollout while paused"
+    );
+    let out = podvisor(&node, &["rollout", "resume", "deployment/web"]).await;
+    assert_eq!(
+        stdout_of(&out),
+        "deployment.apps/web resumed\n",
+        "{}",
+        stderr_of(&out)
+    );
+    eventually(SECS(30), "revision 4 complete", complete("4")).await;
+    assert_eq!(objects(&node, &resources::REPLICA_SETS).len(), 3);
+    let out = podvisor(&node, &["rollout", "resume", "deployment/web"]).await;
+    assert!(
+        stderr_of(&out).contains(r#"deployments.apps "web" is not paused"#),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Restart: a new ReplicaSet with the restartedAt annotation.
+    let out = podvisor(&node, &["rollout", "restart", "deployment/web"]).await;
+    assert_eq!(
+        stdout_of(&out),
+        "deployment.apps/web restarted\n",
+        "{}",
+        stderr_of(&out)
+    );
+    eventually(SECS(30), "revision 5 complete", complete("5")).await;
+    let d = get(&node, &resources::DEPLOYMENTS, "web").unwrap();
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+
+    // Only Deployments roll out.
+    let out = podvisor(&node, &["rollout", "status", "pod/x"]).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("no rollout support for pods"),
+        "{}",
+        stderr_of(&out)
+    );
+    node.stop().await;
+}

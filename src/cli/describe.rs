@@ -277,10 +277,12 @@ pub(crate) fn describe(
     w.tab.take()
 }
 
-/// kubectl's `PrefixWriter` over a describe tab writer: two spaces per level.
+/// kubectl's `PrefixWriter` over a describe tab writer: two spaces per level. `raw` holds the
+/// text instead when the writer is kubectl's bare `NewPrefixWriter` (tabs left as they are).
 #[derive(Default)]
 struct Writer {
     tab: TabWriterDefault,
+    raw: Option<String>,
 }
 
 struct TabWriterDefault(TabWriter);
@@ -301,7 +303,10 @@ impl Writer {
     fn write(&mut self, level: usize, text: &str) {
         let mut s = "  ".repeat(level);
         s.push_str(text);
-        self.tab.0.write(&s);
+        match &mut self.raw {
+            Some(raw) => raw.push_str(&s),
+            None => self.tab.0.write(&s),
+        }
     }
 
     fn flush(&mut self) {
@@ -1776,6 +1781,17 @@ fn describe_replica_set(
     if let Some(events) = events {
         describe_events(w, events, now);
     }
+}
+
+/// A pod template as `kubectl rollout history --revision N` prints it: `DescribePodTemplate`
+/// on a bare prefix writer (tabs not aligned).
+pub(crate) fn pod_template_untabbed(template: &Value) -> String {
+    let mut w = Writer {
+        raw: Some(String::new()),
+        ..Writer::default()
+    };
+    describe_pod_template(&mut w, template);
+    w.raw.unwrap_or_default()
 }
 
 /// kubectl's `DescribePodTemplate`: labels, annotations, service account, containers and

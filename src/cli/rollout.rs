@@ -324,12 +324,30 @@ async fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         let Some((_, rs)) = by_revision.iter().find(|(n, _)| *n == args.revision) else {
             bail!("unable to find the specified revision");
         };
-        let template = template_without_hash(rs).unwrap_or_default();
+        // kubectl's history viewer: the ReplicaSet's template as it is (hash label included),
+        // with the change cause as a template annotation.
+        let mut template = rs
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        if let Some(cause) = rs
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CHANGE_CAUSE))
+        {
+            template
+                .metadata
+                .get_or_insert_with(Default::default)
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(CHANGE_CAUSE.to_owned(), cause.clone());
+        }
         println!("{} with revision #{}", r.prefix(), args.revision);
-        // The template as YAML (kubectl prints it with its pod-template describer).
-        print!(
+        println!(
             "{}",
-            super::print::to_yaml(&serde_json::to_value(&template)?)
+            super::describe::pod_template_untabbed(&serde_json::to_value(&template)?)
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -43,7 +43,8 @@ pub struct RegisterArgs {
     /// Which port of the Service this is; needed when the Service has several.
     #[arg(long, value_name = "NAME")]
     pub port_name: Option<String>,
-    /// The name of the Lease and EndpointSlice. Default: SERVICE-ADDRESS-PORT.
+    /// The name of the Lease and EndpointSlice. Default: SERVICE-ADDRESS-PORT, or
+    /// SERVICE-PORTNAME-ADDRESS-PORT when the Service has several ports.
     #[arg(long)]
     pub name: Option<String>,
 }
@@ -286,13 +287,15 @@ pub async fn run(args: RegisterArgs) -> anyhow::Result<ExitCode> {
             names.join(", ")
         ),
     };
+    // The same address may serve several ports of a Service: each registration is its own
+    // Lease and EndpointSlice, so the port's name is part of the default name then.
     let name = args.name.clone().unwrap_or_else(|| {
-        format!(
-            "{}-{}-{}",
-            args.service,
-            address.ip().to_string().replace('.', "-"),
-            address.port()
-        )
+        let ip = address.ip().to_string().replace('.', "-");
+        if port_names.len() > 1 {
+            format!("{}-{port_name}-{ip}-{}", args.service, address.port())
+        } else {
+            format!("{}-{ip}-{}", args.service, address.port())
+        }
     });
     let host = rustix::system::uname()
         .nodename()

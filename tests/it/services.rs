@@ -746,3 +746,98 @@ async fn an_unresolvable_target_port_is_a_warning_event() {
     assert!(slice_endpoints(&node, "web").is_empty());
     node.stop().await;
 }
+
+/// One instance registered on two ports of a Service (`--port-name`): two registrations (a
+/// Lease and an EndpointSlice each, named after the port), both routed; one leaving does not
+/// take the other with it.
+#[tokio::test]
+async fn one_address_registered_on_two_ports() {
+    let node = TestNode::start_with(NodeOptions {
+        api: true,
+        ..Default::default()
+    })
+    .await;
+    node.apply(&service(
+        "ext",
+        "  ports:\n  - {name: http, port: 80, targetPort: 8080}\n  - {name: alt, port: 81, targetPort: 8080, appProtocol: http}",
+    ));
+    let addr_ip = node.node_address();
+    let port = std::net::TcpListener::bind((addr_ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = ChildGuard(
+        std::process::Command::new(TESTAPP)
+            .args([
+                "serve",
+                "--name",
+                "outside",
+                "--port",
+                &port.to_string(),
+                "--addr",
+            ])
+            .arg(addr_ip.to_string())
+            .arg("--record")
+            .arg(&node.record)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    node.wait_record(SECS(10), "outside listening", |r| {
+        r.is("outside", "listening")
+    })
+    .await;
+    let instance = SocketAddr::new(addr_ip.into(), port);
+    let kubeconfig = node.dir.path().join("data/kubeconfig");
+    let register_port = |name: &str| {
+        ChildGuard(
+            std::process::Command::new(PODVISOR)
+                .args([
+                    "register",
+                    "ext",
+                    &instance.to_string(),
+                    "--port-name",
+                    name,
+                ])
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let http = register_port("http");
+    let alt = register_port("alt");
+    let vip = vip(&node, "ext");
+    let routed = |port: u16, want: bool| async move {
+        let r = get(SocketAddr::new(vip.ip(), port), "/").await.ok();
+        let is_routed = r.as_ref().is_some_and(|(s, n)| *s == 200 && n == "outside");
+        (is_routed == want).then_some(())
+    };
+    eventually_async(SECS(10), "routed on port 80", || routed(80, true)).await;
+    eventually_async(SECS(10), "routed on port 81", || routed(81, true)).await;
+    let ip = addr_ip.to_string().replace('.', "-");
+    for name in ["http", "alt"] {
+        let lease = format!("ext-{name}-{ip}-{port}");
+        assert!(
+            node.store
+                .get(&resources::LEASES, "default", &lease)
+                .is_some(),
+            "no Lease {lease}"
+        );
+    }
+    // SIGTERM to the http registration: port 80 stops routing, port 81 goes on.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(http.0.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    eventually_async(SECS(10), "port 80 no longer routed", || routed(80, false)).await;
+    eventually_async(SECS(5), "port 81 still routed", || routed(81, true)).await;
+    drop(http);
+    drop(alt);
+    drop(app);
+    node.stop().await;
+}

@@ -379,12 +379,6 @@ async fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
     }
     let r = resolve(&args.target).await?;
     let d = r.get().await?;
-    if d["spec"]["paused"] == true {
-        bail!(
-            "you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume {}' and try again",
-            r.prefix()
-        );
-    }
     let rss = r.replica_sets(&d).await?;
     let target = rollback_target(&rss, args.to_revision).map_err(|e| match e {
         RollbackError::NoHistory => {
@@ -394,6 +388,12 @@ async fn undo(args: UndoArgs) -> anyhow::Result<ExitCode> {
             anyhow::anyhow!("unable to find specified revision {n} in history")
         }
     })?;
+    // kubectl's order: the revision is looked up first, then a paused Deployment refused.
+    if d["spec"]["paused"] == true {
+        bail!(
+            "you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume' and try again"
+        );
+    }
     let template = template_without_hash(target).context("the ReplicaSet has no template")?;
     let deployment: Deployment = serde_json::from_value(d.clone())?;
     if deployment
@@ -459,7 +459,12 @@ async fn restart(target: Target) -> anyhow::Result<ExitCode> {
     let r = resolve(&target).await?;
     let d = r.get().await?;
     if d["spec"]["paused"] == true {
-        bail!("can't restart paused deployment (run rollout resume first)");
+        // kubectl names the object before the restarter's error.
+        bail!(
+            "{} {:?} can't restart paused deployment (run rollout resume first)",
+            r.resource.qualified_plural(),
+            r.name
+        );
     }
     let now = jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")

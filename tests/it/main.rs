@@ -13,6 +13,7 @@ mod hooks;
 mod init;
 mod probes;
 mod processes;
+mod rollout_cli;
 mod services;
 mod termination;
 mod tidy;

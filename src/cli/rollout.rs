@@ -272,19 +272,34 @@ async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
 
 /// Prints the status if it changed; `Some` when the command is over (done, or not watching).
 fn show_status(d: &Value, last: &mut String, watch: bool) -> anyhow::Result<Option<ExitCode>> {
+    let step = status_step(d, last, watch)?;
+    if let Some(line) = step.print {
+        println!("{line}");
+        *last = line;
+    }
+    Ok(step.over.then_some(ExitCode::SUCCESS))
+}
+
+/// What one observed Deployment means for `rollout status`.
+#[derive(Debug, PartialEq)]
+struct StatusStep {
+    /// The line to print: the status, when it differs from the `last` line printed.
+    print: Option<String>,
+    /// The command is over (the rollout is done, or not watching).
+    over: bool,
+}
+
+/// `rollout status`'s step over one observed Deployment (pure): an error once the progress
+/// deadline is exceeded.
+fn status_step(d: &Value, last: &str, watch: bool) -> anyhow::Result<StatusStep> {
     let status = rollout_status(d);
     if let RolloutStatus::Failed(message) = &status {
         bail!("{message}");
     }
     let message = status.message();
-    if message != last {
-        println!("{message}");
-        *last = message.to_owned();
-    }
-    Ok(match status {
-        RolloutStatus::Done(_) => Some(ExitCode::SUCCESS),
-        _ if !watch => Some(ExitCode::SUCCESS),
-        _ => None,
+    Ok(StatusStep {
+        print: (message != last).then(|| message.to_owned()),
+        over: matches!(status, RolloutStatus::Done(_)) || !watch,
     })
 }
 
@@ -515,6 +530,66 @@ mod tests {
             "metadata": {"name": name, "annotations": revision.map(|r| json!({REVISION: r})).unwrap_or(json!({}))},
         }))
         .unwrap()
+    }
+
+    fn deployment(generation: i64, observed: i64, updated: i64, available: i64) -> Value {
+        json!({
+            "metadata": {"name": "web", "generation": generation},
+            "spec": {"replicas": 3},
+            "status": {"observedGeneration": observed, "replicas": 3,
+                "updatedReplicas": updated, "availableReplicas": available},
+        })
+    }
+
+    #[test]
+    fn status_step_prints_a_line_only_when_it_changes_and_stops_when_done() {
+        let waiting = "Waiting for deployment \"web\" rollout to finish: 1 out of 3 new replicas have been updated...";
+        let d = deployment(2, 2, 1, 1);
+        assert_eq!(
+            status_step(&d, "", true).unwrap(),
+            StatusStep {
+                print: Some(waiting.to_owned()),
+                over: false
+            }
+        );
+        assert_eq!(
+            status_step(&d, waiting, true).unwrap(),
+            StatusStep {
+                print: None,
+                over: false
+            }
+        );
+        // --watch=false: one line, then over (exit 0) whatever the state.
+        assert_eq!(
+            status_step(&d, "", false).unwrap(),
+            StatusStep {
+                print: Some(waiting.to_owned()),
+                over: true
+            }
+        );
+        assert_eq!(
+            status_step(&deployment(3, 2, 3, 3), "", true).unwrap(),
+            StatusStep {
+                print: Some("Waiting for deployment spec update to be observed...".to_owned()),
+                over: false
+            }
+        );
+        assert_eq!(
+            status_step(&deployment(2, 2, 3, 3), waiting, true).unwrap(),
+            StatusStep {
+                print: Some("deployment \"web\" successfully rolled out".to_owned()),
+                over: true
+            }
+        );
+        let mut stuck = deployment(2, 2, 1, 1);
+        stuck["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        assert_eq!(
+            status_step(&stuck, waiting, true).unwrap_err().to_string(),
+            "deployment \"web\" exceeded its progress deadline"
+        );
+        // A deadline on an older generation is not this rollout's: still waiting.
+        stuck["metadata"]["generation"] = 3.into();
+        assert!(!status_step(&stuck, "", true).unwrap().over);
     }
 
     #[test]

@@ -205,6 +205,19 @@ async fn same_error_as_kubectl(node: &TestNode, args: &[&str], ours: &std::proce
     );
 }
 
+/// With kubectl on PATH: kubectl succeeds and prints the same.
+async fn same_output_as_kubectl(node: &TestNode, args: &[&str], ours: &std::process::Output) {
+    let Some(theirs) = kubectl(node, args).await else {
+        return;
+    };
+    assert!(
+        theirs.status.success(),
+        "kubectl {args:?}: {}",
+        stderr_of(&theirs)
+    );
+    assert_eq!(stdout_of(ours), stdout_of(&theirs), "kubectl {args:?}");
+}
+
 fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -316,6 +329,7 @@ async fn status_follows_a_rolling_update() {
     // A missing Deployment is an error from the server.
     let out = podvisor(&node, &["rollout", "status", "deployment/nope"]).await;
     assert_fails(&out, r#""nope" not found"#);
+    same_error_as_kubectl(&node, &["rollout", "status", "deployment/nope"], &out).await;
     node.stop().await;
 }
 
@@ -428,6 +442,7 @@ async fn history_and_undo() {
         &out,
         "deployment.apps/solo \nREVISION  CHANGE-CAUSE\n1         <none>\n\n",
     );
+    same_output_as_kubectl(&node, &["rollout", "history", "deploy/solo"], &out).await;
     node.stop().await;
 }
 
@@ -468,6 +483,12 @@ async fn pause_resume_and_restart() {
         &out,
         "Waiting for deployment \"web\" rollout to finish: 0 out of 2 new replicas have been updated...\n",
     );
+    same_output_as_kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--watch=false"],
+        &out,
+    )
+    .await;
     let started = Instant::now();
     let out = podvisor(
         &node,
@@ -475,6 +496,12 @@ async fn pause_resume_and_restart() {
     )
     .await;
     assert_fails(&out, "timed out waiting for the condition");
+    same_error_as_kubectl(
+        &node,
+        &["rollout", "status", "deployment/web", "--timeout=2s"],
+        &out,
+    )
+    .await;
     assert!(started.elapsed() >= SECS(2), "{:?}", started.elapsed());
     assert_eq!(
         stdout_of(&out),
@@ -582,5 +609,47 @@ async fn other_kinds_and_bad_arguments_are_refused() {
         "{}",
         stderr_of(&out)
     );
+    node.stop().await;
+}
+
+/// A rollout whose pods never become ready: `rollout status` follows it until the progress
+/// deadline passes, then fails with kubectl's words and exit 1.
+#[tokio::test]
+async fn status_fails_once_the_progress_deadline_is_exceeded() {
+    let node = api_node().await;
+    node.apply(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: stuck
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector:
+    matchLabels: {app: stuck}
+  template:
+    metadata:
+      labels: {app: stuck}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: app
+        image: podvisor/testapp
+        command: ["$TESTAPP", "serve", "--name", "stuck", "--record", "$RECORD", "--port", "8080"]
+        readinessProbe:
+          exec: {command: ["false"]}
+          periodSeconds: 1
+"#,
+    );
+    let out = podvisor(&node, &["rollout", "status", "deployment/stuck"]).await;
+    assert_fails(&out, r#"deployment "stuck" exceeded its progress deadline"#);
+    let text = stdout_of(&out);
+    assert!(
+        text.lines()
+            .all(|l| l.starts_with("Waiting for deployment")),
+        "{text}"
+    );
+    same_error_as_kubectl(&node, &["rollout", "status", "deployment/stuck"], &out).await;
     node.stop().await;
 }

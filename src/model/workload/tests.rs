@@ -374,4 +374,27 @@ fn rollout_status_words_it_as_kubectl() {
         rollout_status(&stuck),
         RolloutStatus::Failed("deployment \"foo\" exceeded its progress deadline".into())
     );
+    // Unobserved generation first: the deadline is not checked.
+    stuck["metadata"]["generation"] = 2.into();
+    assert_eq!(
+        rollout_status(&stuck),
+        RolloutStatus::Waiting("Waiting for deployment spec update to be observed...".into())
+    );
+    // No spec.replicas: the updated count is not compared with it.
+    let mut unset = d(1, 1, 2, 1, 1);
+    unset["spec"] = serde_json::json!({});
+    assert_eq!(
+        rollout_status(&unset),
+        RolloutStatus::Waiting(
+            "Waiting for deployment \"foo\" rollout to finish: 1 old replicas are pending termination...".into()
+        )
+    );
+    let mut unset = d(1, 1, 1, 1, 0);
+    unset["spec"] = serde_json::json!({});
+    assert_eq!(
+        rollout_status(&unset),
+        RolloutStatus::Waiting(
+            "Waiting for deployment \"foo\" rollout to finish: 0 of 1 updated replicas are available...".into()
+        )
+    );
 }

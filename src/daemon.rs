@@ -53,6 +53,8 @@ pub enum Error {
     Store(#[source] store::sqlite::Error),
     #[error("cannot start the API server")]
     Api(#[source] crate::api::Error),
+    #[error("cannot start the gateway")]
+    Gateway(#[source] crate::gateway::GatewayError),
 }
 
 /// What `apply` did to one object.
@@ -131,7 +133,7 @@ impl Daemon {
             log_rotation: config.log_rotation,
         });
         let (shutdown, shutdown_rx) = watch::channel(0);
-        let gateway = Gateway::new(GatewayConfig::default());
+        let gateway = Gateway::new(GatewayConfig::default()).map_err(Error::Gateway)?;
         let metrics = Arc::new(Metrics::new(store.clone(), &gateway));
         Ok(Daemon {
             gateway,

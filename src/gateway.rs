@@ -30,6 +30,7 @@ mod http;
 mod metrics;
 mod route;
 mod tcp;
+mod workers;
 
 #[cfg(test)]
 mod tests;
@@ -67,7 +68,7 @@ pub struct GatewayConfig {
     pub backoff_initial: Duration,
     /// Longest back-off.
     pub backoff_max: Duration,
-    /// Idle keep-alive connections kept per endpoint (HTTP/1.1 backends).
+    /// Idle keep-alive connections kept per endpoint and worker (HTTP/1.1 backends).
     pub max_idle_per_endpoint: usize,
     /// An idle pooled connection older than this is closed instead of reused. Shorter than
     /// the usual servers' keep-alive timeout (5 s for Node.js and Apache), so that the gateway
@@ -75,6 +76,9 @@ pub struct GatewayConfig {
     pub pool_idle_timeout: Duration,
     /// How long [`Gateway::shutdown`] lets open connections finish before cutting them.
     pub drain_timeout: Duration,
+    /// Threads that accept and proxy, each with its own runtime and backend pools; 0 means
+    /// one per core.
+    pub workers: usize,
 }
 
 impl Default for GatewayConfig {
@@ -87,6 +91,7 @@ impl Default for GatewayConfig {
             max_idle_per_endpoint: 64,
             pool_idle_timeout: Duration::from_secs(4),
             drain_timeout: Duration::from_secs(5),
+            workers: 0,
         }
     }
 }
@@ -148,6 +153,9 @@ pub enum GatewayError {
     /// [`Gateway::shutdown`] was called.
     #[error("the gateway is shut down")]
     ShutDown,
+    /// The worker threads could not be started.
+    #[error("cannot start the gateway's worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// The lowercase reason of a bind failure ("address already in use").
@@ -174,6 +182,10 @@ struct Inner {
     shut_down: std::sync::atomic::AtomicBool,
     /// Per service port request metrics (the endpoint gauges are a collector over `listeners`).
     metrics: Metrics,
+    /// The runtimes of the worker threads, where accept loops run.
+    handles: Vec<tokio::runtime::Handle>,
+    /// The worker threads; taken by `shutdown` (dropping them stops them too).
+    workers: Mutex<Option<workers::Workers>>,
 }
 
 /// What the data plane shares: read-only after `Gateway::new` except for the tokens.
@@ -188,6 +200,8 @@ pub(crate) struct Shared {
     pub(crate) stop: CancellationToken,
     /// Zero of the back-off clock (`now_nanos`).
     epoch: Instant,
+    /// Backend connection pools per backend: one per worker thread.
+    pub(crate) pools: usize,
     /// Counts changes the termination barrier waits for: applied `set_endpoints`,
     /// `remove_listener` and `set_listener` calls, and the last pick from a replaced endpoint
     /// set or the last response head of a request sent to a draining endpoint.
@@ -205,18 +219,30 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Spawns `future` as a task of the gateway that ends at the latest when `stop` fires.
+    /// Spawns `future` as a task of the gateway that ends at the latest when `stop` fires,
+    /// on the calling task's runtime (a worker's: it stays on this thread).
     pub(crate) fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
+        self.spawn_on(future, &tokio::runtime::Handle::current());
+    }
+
+    /// [`Shared::spawn`] on the runtime of `handle`.
+    pub(crate) fn spawn_on<F>(&self, future: F, handle: &tokio::runtime::Handle)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         let stop = self.stop.clone();
-        self.tasks.spawn(async move {
-            tokio::select! {
-                () = future => {}
-                () = stop.cancelled() => {}
-            }
-        });
+        self.tasks.spawn_on(
+            async move {
+                tokio::select! {
+                    () = future => {}
+                    () = stop.cancelled() => {}
+                }
+            },
+            handle,
+        );
     }
 }
 
@@ -247,12 +273,21 @@ struct Listener {
     backends: HashMap<SocketAddr, Weak<Backend>>,
 }
 
-/// One accept loop of a listener.
+/// The accept loops of one address of a listener, one per worker.
 struct Socket {
-    /// Cancelling it stops the loop, which then closes the socket.
+    /// Cancelling it stops the loops, which then close their sockets.
     token: CancellationToken,
-    /// Turns true (or closes) once the socket is closed.
+    /// Turns true (or closes) once every socket of the address is closed.
     closed: watch::Receiver<bool>,
+}
+
+/// Says "closed" when the last accept loop of an address lets go of it.
+struct ClosedOnDrop(watch::Sender<bool>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl Socket {
@@ -268,15 +303,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Gateway {
-    /// A gateway without listeners. [`Gateway::set_listener`] must then run inside a tokio
-    /// runtime (the sockets register with its reactor, the accept loops are its tasks).
-    pub fn new(config: GatewayConfig) -> Gateway {
+    /// A gateway without listeners, with its worker threads started (`config.workers`, one
+    /// per core by default). [`Gateway::shutdown`] stops them; so does dropping the last
+    /// clone.
+    pub fn new(config: GatewayConfig) -> Result<Gateway, GatewayError> {
         let mut config = config;
         config.max_connect_tries = config.max_connect_tries.clamp(1, route::MAX_TRIES);
+        if config.workers == 0 {
+            config.workers = workers::default_count();
+        }
+        let workers = workers::Workers::start(config.workers).map_err(GatewayError::Workers)?;
         let closing = CancellationToken::new();
-        Gateway {
+        Ok(Gateway {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
+                    pools: workers.len(),
                     config,
                     tasks: TaskTracker::new(),
                     closing,
@@ -288,8 +329,10 @@ impl Gateway {
                 releasing: Mutex::new(HashMap::new()),
                 shut_down: std::sync::atomic::AtomicBool::new(false),
                 metrics: Metrics::default(),
+                handles: workers.handles().cloned().collect(),
+                workers: Mutex::new(Some(workers)),
             }),
-        }
+        })
     }
 
     /// Creates the listener of `spec.service` port `spec.port_name`, or reconfigures it:
@@ -313,10 +356,18 @@ impl Gateway {
                 .collect()
         };
         for mut closed in waits {
-            // Why ignored: a timeout or a loop that ended without saying so leaves the bind
+            // Why ignored: a timeout or a loop that ended without saying so leaves the check
             // below to report the address if it is still taken.
             let _ = tokio::time::timeout(Duration::from_secs(1), closed.wait_for(|c| *c)).await;
         }
+        let still_releasing: Vec<SocketAddr> = {
+            let releasing = lock(&inner.releasing);
+            spec.addrs
+                .iter()
+                .filter(|addr| releasing.get(addr).is_some_and(|c| !*c.borrow()))
+                .copied()
+                .collect()
+        };
         let key = RouteKey {
             service: spec.service.clone(),
             port_name: spec.port_name.clone(),
@@ -332,7 +383,18 @@ impl Gateway {
             {
                 continue;
             }
-            match bind(*addr) {
+            // `SO_REUSEPORT` would let a second socket of ours share the address: another
+            // listener's address, or one still closing, is refused as the kernel would.
+            let ours = still_releasing.contains(addr)
+                || listeners
+                    .iter()
+                    .any(|(k, l)| *k != key && l.sockets.contains_key(addr));
+            let sockets = if ours {
+                Err(std::io::ErrorKind::AddrInUse.into())
+            } else {
+                bind(*addr, &inner.handles)
+            };
+            match sockets {
                 Ok(listener) => bound.push((*addr, listener)),
                 Err(error) => {
                     return Err(GatewayError::Bind {
@@ -373,9 +435,10 @@ impl Gateway {
                 socket.release(addr, &mut lock(&inner.releasing));
             }
         }
-        for (addr, socket) in bound {
+        for (addr, sockets) in bound {
             let token = listener.route.closed.child_token();
             let (closed_tx, closed) = watch::channel(false);
+            let closed_tx = Arc::new(ClosedOnDrop(closed_tx));
             listener.sockets.insert(
                 addr,
                 Socket {
@@ -384,10 +447,11 @@ impl Gateway {
                 },
             );
             info!(service = %spec.service, port = %spec.port_name, %addr, protocol = ?spec.protocol, "listening");
-            let route = listener.route.clone();
-            inner
-                .shared
-                .spawn(accept_loop(route, socket, addr, token, closed_tx));
+            for (socket, handle) in sockets.into_iter().zip(&inner.handles) {
+                let route = listener.route.clone();
+                let loop_ = accept_loop(route, socket, addr, token.clone(), closed_tx.clone());
+                inner.shared.spawn_on(loop_, handle);
+            }
         }
         drop(listeners);
         inner.shared.bump();
@@ -482,7 +546,8 @@ impl Gateway {
     }
 
     /// Closes every listener, lets open connections finish their requests for up to
-    /// `drain_timeout`, then cuts what is left. When it returns no task of the gateway runs.
+    /// `drain_timeout`, then cuts what is left. When it returns no task of the gateway runs
+    /// and its worker threads have stopped.
     pub async fn shutdown(&self) {
         let inner = &self.inner;
         inner
@@ -506,6 +571,10 @@ impl Gateway {
             );
             inner.shared.stop.cancel();
             inner.shared.tasks.wait().await;
+        }
+        let workers = lock(&inner.workers).take();
+        if let Some(mut workers) = workers {
+            workers.stop().await;
         }
         inner.shared.bump();
         info!("gateway stopped");
@@ -533,16 +602,24 @@ impl Inner {
     }
 }
 
-/// A listening socket on `addr` (`SO_REUSEADDR`, a backlog of 1024), bound synchronously.
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+/// A listening socket on `addr` per worker (`SO_REUSEADDR`, `SO_REUSEPORT` so that the
+/// kernel spreads connections over them, a backlog of 1024 each), bound synchronously and
+/// registered with its worker's runtime. All or none.
+fn bind(addr: SocketAddr, handles: &[tokio::runtime::Handle]) -> std::io::Result<Vec<TcpListener>> {
+    let mut sockets = Vec::with_capacity(handles.len());
+    for handle in handles {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.set_reuseport(true)?;
+        socket.bind(addr)?;
+        let _runtime = handle.enter();
+        sockets.push(socket.listen(1024)?);
+    }
+    Ok(sockets)
 }
 
 /// Accepts connections on one address of a route until `token` (a child of the route's and
@@ -552,7 +629,7 @@ async fn accept_loop(
     socket: TcpListener,
     addr: SocketAddr,
     token: CancellationToken,
-    closed: watch::Sender<bool>,
+    closed: Arc<ClosedOnDrop>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -583,7 +660,7 @@ async fn accept_loop(
         }
     }
     drop(socket);
-    closed.send_replace(true);
+    drop(closed);
     debug!(service = %route.key.service, port = %route.key.port_name, %addr, "accept loop stopped");
 }
 

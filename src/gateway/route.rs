@@ -108,6 +108,15 @@ pub(crate) struct Backend {
     failures: AtomicU32,
     /// End of the current back-off, in `Shared::now_nanos`.
     backoff_until: AtomicU64,
+    /// Connection pools, one per gateway worker (`workers::current()`): a pooled connection
+    /// is driven by a task of the worker that opened it, and only that worker's requests use
+    /// it, so no request waits on another thread.
+    pools: Box<[Pool]>,
+}
+
+/// One worker's connections to a backend.
+#[derive(Default)]
+struct Pool {
     /// Idle HTTP/1.1 connections, most recently used last.
     idle: Mutex<Vec<IdleConn>>,
     /// The shared h2c connection, if one is open.
@@ -329,7 +338,11 @@ impl Route {
             let backend = match backends.get(&endpoint.addr).and_then(Weak::upgrade) {
                 Some(b) if b.target == endpoint.target => b,
                 _ => {
-                    let b = Arc::new(Backend::new(endpoint.addr, endpoint.target.clone()));
+                    let b = Arc::new(Backend::new(
+                        endpoint.addr,
+                        endpoint.target.clone(),
+                        self.shared.pools,
+                    ));
                     backends.insert(endpoint.addr, Arc::downgrade(&b));
                     b
                 }
@@ -542,7 +555,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Backend {
-    fn new(addr: SocketAddr, target: Option<String>) -> Backend {
+    fn new(addr: SocketAddr, target: Option<String>, pools: usize) -> Backend {
         Backend {
             addr,
             name: target.clone().unwrap_or_else(|| addr.to_string()),
@@ -553,9 +566,13 @@ impl Backend {
             dispatching: AtomicUsize::new(0),
             failures: AtomicU32::new(0),
             backoff_until: AtomicU64::new(0),
-            idle: Mutex::new(Vec::new()),
-            h2: Mutex::new(None),
+            pools: (0..pools.max(1)).map(|_| Pool::default()).collect(),
         }
+    }
+
+    /// The calling worker's pool.
+    fn pool(&self) -> &Pool {
+        &self.pools[super::workers::current() % self.pools.len()]
     }
 
     pub(crate) fn target(&self) -> Option<&str> {
@@ -576,15 +593,19 @@ impl Backend {
     /// released, so it sends GOAWAY and closes once its streams in flight are done.
     fn drain(&self, route: &Route) {
         if !self.draining.swap(true, Ordering::AcqRel) {
-            let idle = std::mem::take(&mut *lock(&self.idle));
-            let h2 = lock(&self.h2).take();
+            let mut idle = Vec::new();
+            let mut h2 = Vec::new();
+            for pool in &self.pools {
+                idle.append(&mut lock(&pool.idle));
+                h2.extend(lock(&pool.h2).take());
+            }
             debug!(
                 service = %route.key.service,
                 port = %route.key.port_name,
                 endpoint = %self.name,
                 addr = %self.addr,
                 idle = idle.len(),
-                h2 = h2.is_some(),
+                h2 = h2.len(),
                 "endpoint draining: pooled connections closed"
             );
         }
@@ -647,7 +668,7 @@ impl Backend {
         &self,
         idle_timeout: Duration,
     ) -> Option<http1::SendRequest<ReqBody>> {
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(&self.pool().idle);
         let mut i = idle.len();
         while i > 0 {
             i -= 1;
@@ -667,7 +688,7 @@ impl Backend {
         if sender.is_closed() || self.draining() {
             return;
         }
-        let mut idle = lock(&self.idle);
+        let mut idle = lock(&self.pool().idle);
         // Checked again under the lock: `drain` empties the pool under it after setting the
         // flag, so a connection put back after that would stay.
         if self.draining() || idle.len() >= max_idle {
@@ -681,7 +702,7 @@ impl Backend {
 
     /// The shared h2c connection, if open and the backend is not draining.
     pub(crate) fn checkout_h2(&self) -> Option<http2::SendRequest<ReqBody>> {
-        let mut h2 = lock(&self.h2);
+        let mut h2 = lock(&self.pool().h2);
         match h2.as_ref() {
             Some(sender) if sender.is_closed() => {
                 *h2 = None;
@@ -694,7 +715,7 @@ impl Backend {
 
     /// Shares a new h2c connection for later requests, unless draining or one is there.
     pub(crate) fn share_h2(&self, sender: &http2::SendRequest<ReqBody>) {
-        let mut h2 = lock(&self.h2);
+        let mut h2 = lock(&self.pool().h2);
         if !self.draining() && h2.as_ref().is_none_or(|s| s.is_closed()) {
             *h2 = Some(sender.clone());
         }

@@ -240,9 +240,26 @@ fn test_config() -> GatewayConfig {
     }
 }
 
+/// One worker thread: every client connection shares one backend pool, so connection counts
+/// are exact. Other tests run the default, a worker per core.
+fn one_worker_config() -> GatewayConfig {
+    GatewayConfig {
+        workers: 1,
+        ..test_config()
+    }
+}
+
 /// A gateway with one HTTP listener on `ip` and the endpoints given.
 async fn http_gateway(ip: Ipv4Addr, endpoints: Vec<Endpoint>) -> (Gateway, SocketAddr) {
-    let gateway = Gateway::new(test_config());
+    http_gateway_with(test_config(), ip, endpoints).await
+}
+
+async fn http_gateway_with(
+    config: GatewayConfig,
+    ip: Ipv4Addr,
+    endpoints: Vec<Endpoint>,
+) -> (Gateway, SocketAddr) {
+    let gateway = Gateway::new(config).unwrap();
     let addr = listen(&gateway, ip, spec(vec![], Protocol::Http)).await;
     gateway.set_endpoints(SERVICE, PORT, endpoints);
     (gateway, addr)
@@ -550,7 +567,7 @@ async fn a_refusing_backend_gives_502_with_a_clear_body() {
 #[tokio::test]
 async fn get_is_retried_on_another_endpoint_when_connect_fails_post_is_not() {
     let live = TestBackend::start("live", Speaks::Http1).await;
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     // The first pick of a listener is its first endpoint (round robin starts there).
     let get_addr = listen(&gateway, ip(1, 7), spec(vec![], Protocol::Http)).await;
     gateway.set_endpoints(
@@ -642,8 +659,12 @@ async fn keep_alive_connections_to_backends_are_reused() {
         TestBackend::start("a", Speaks::Http1).await,
         TestBackend::start("b", Speaks::Http1).await,
     ];
-    let (gateway, addr) =
-        http_gateway(ip(2, 1), backends.iter().map(|b| b.ready()).collect()).await;
+    let (gateway, addr) = http_gateway_with(
+        one_worker_config(),
+        ip(2, 1),
+        backends.iter().map(|b| b.ready()).collect(),
+    )
+    .await;
     // Two clients, each on its own connection, one after the other; bodiless answers (HEAD)
     // give their connection back too.
     for _ in 0..2 {
@@ -662,6 +683,53 @@ async fn keep_alive_connections_to_backends_are_reused() {
             b.name
         );
     }
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn each_worker_keeps_its_own_pool_and_connections_spread_over_the_workers() {
+    let backend = TestBackend::start("a", Speaks::Http1).await;
+    let config = GatewayConfig {
+        workers: 2,
+        ..test_config()
+    };
+    let (gateway, addr) = http_gateway_with(config, ip(2, 6), vec![backend.ready()]).await;
+    // Client connections one after the other, each from its own port: the kernel hashes
+    // them over the two workers' sockets; a worker reuses its own pooled connection.
+    for _ in 0..40 {
+        let mut client = Client::http1(addr).await;
+        for _ in 0..3 {
+            assert_eq!(client.get("/").await.status, StatusCode::OK);
+        }
+    }
+    assert_eq!(backend.requests(), 120);
+    assert_eq!(
+        backend.stats.accepted.load(Ordering::SeqCst),
+        2,
+        "one pooled backend connection per worker (40 client connections cannot all hash to one)"
+    );
+    gateway.shutdown().await;
+    eventually("backend connections closed", || {
+        backend.stats.open.load(Ordering::SeqCst) == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_listener_on_an_address_of_ours_is_refused() {
+    let backend = TestBackend::start("a", Speaks::Http1).await;
+    let (gateway, addr) = http_gateway(ip(2, 7), vec![backend.ready()]).await;
+    let mut other = spec(vec![addr], Protocol::Http);
+    other.service = "ns/other".to_owned();
+    let error = gateway.set_listener(other).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("service ns/other port http: cannot listen on {addr}: address already in use")
+    );
+    assert_eq!(
+        Client::http1(addr).await.get("/").await.backend.as_deref(),
+        Some("a")
+    );
     gateway.shutdown().await;
 }
 
@@ -709,7 +777,7 @@ async fn in_flight_request_completes(speaks: Speaks, protocol: Protocol, at: Ipv
         TestBackend::start("a", speaks).await,
         TestBackend::start("b", speaks).await,
     ];
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let addr = listen(&gateway, at, spec(vec![], protocol)).await;
     gateway.set_endpoints(SERVICE, PORT, vec![backends[0].ready()]);
     let mut holder = Client::http1(addr).await;
@@ -784,7 +852,7 @@ async fn an_h2c_listener_speaks_h2c_to_its_backends_over_one_connection_each() {
         TestBackend::start("a", Speaks::H2c).await,
         TestBackend::start("b", Speaks::H2c).await,
     ];
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(one_worker_config()).unwrap();
     let addr = listen(&gateway, ip(3, 2), spec(vec![], Protocol::H2c)).await;
     gateway.set_endpoints(SERVICE, PORT, backends.iter().map(|b| b.ready()).collect());
     let mut http1 = Client::http1(addr).await;
@@ -829,7 +897,7 @@ async fn tcp_is_proxied_with_half_close() {
             });
         }
     });
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let addr = listen(&gateway, ip(4, 1), spec(vec![], Protocol::Tcp)).await;
     gateway.set_endpoints(SERVICE, PORT, vec![endpoint(backend, true, true, false)]);
     for _ in 0..3 {
@@ -845,7 +913,7 @@ async fn tcp_is_proxied_with_half_close() {
 
 #[tokio::test]
 async fn tcp_without_endpoints_closes_the_connection_and_skips_dead_ones() {
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let addr = listen(&gateway, ip(4, 2), spec(vec![], Protocol::Tcp)).await;
     let mut client = TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 8];
@@ -885,7 +953,7 @@ async fn client_ip_affinity_keeps_a_client_on_its_endpoint_while_eligible() {
         TestBackend::start("b", Speaks::Http1).await,
         TestBackend::start("c", Speaks::Http1).await,
     ];
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let mut s = spec(vec![], Protocol::Http);
     s.client_ip_affinity = Some(Duration::from_secs(60));
     let addr = listen(&gateway, ip(5, 1), s).await;
@@ -926,7 +994,7 @@ async fn client_ip_affinity_keeps_a_client_on_its_endpoint_while_eligible() {
 
 #[tokio::test]
 async fn routes_new_traffic_to_follows_set_endpoints_and_applied_tells_when() {
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let _addr = listen(&gateway, ip(6, 1), spec(vec![], Protocol::Http)).await;
     let pod: IpAddr = "127.10.0.7".parse().unwrap();
     let other: IpAddr = "127.10.0.8".parse().unwrap();
@@ -1225,7 +1293,7 @@ async fn two_thousand_keep_alive_requests_while_endpoints_change_all_succeed() {
 #[tokio::test]
 async fn an_address_can_be_listened_on_again_right_after_it_was_released() {
     let backend = TestBackend::start("a", Speaks::Http1).await;
-    let gateway = Gateway::new(test_config());
+    let gateway = Gateway::new(test_config()).unwrap();
     let addr = listen(&gateway, ip(6, 7), spec(vec![], Protocol::Http)).await;
     let mut other = spec(vec![addr], Protocol::Http);
     other.service = "ns/other".to_owned();
@@ -1263,7 +1331,8 @@ async fn shutdown_cuts_what_is_still_open_after_the_drain_timeout() {
     let gateway = Gateway::new(GatewayConfig {
         drain_timeout: Duration::from_millis(200),
         ..test_config()
-    });
+    })
+    .unwrap();
     let http_addr = listen(&gateway, ip(6, 8), spec(vec![], Protocol::Http)).await;
     gateway.set_endpoints(SERVICE, PORT, vec![backend.ready()]);
     let mut tcp_spec = spec(vec![], Protocol::Tcp);

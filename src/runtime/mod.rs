@@ -8,7 +8,7 @@
 //! the container is over: whatever it left running is killed at once, as a container runtime
 //! does, and only then is the exit reported. Exec hooks and probes run "inside" the container:
 //! same environment, working directory, user and cgroup (a child cgroup of their own, so a
-//! timed-out probe can be killed alone).
+//! timed-out probe can be killed alone; reused by the container's next exec once empty).
 //!
 //! Must not: decide anything about the pod lifecycle (that is `lifecycle`, performed by
 //! `node`), or wait for processes with `waitpid(-1)` (see `process`).
@@ -36,7 +36,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
-use self::cgroup::{Cgroups, ContainerCgroup};
+use self::cgroup::{Cgroups, ContainerCgroup, ExecCgroup, ExecPool};
 use self::logs::{LogLine, LogSource, LogWriter, Rotation};
 use self::process::{ExitStatus, Output, ProcessSpec, Spawner};
 
@@ -138,6 +138,8 @@ pub struct ContainerProcess {
     pub process: ProcessSpec,
     pidfd: OwnedFd,
     cgroup: Option<ContainerCgroup>,
+    /// The idle cgroups of its exec hooks and probes.
+    exec_pool: Arc<ExecPool>,
     /// `PODVISOR_CONTAINER_ID` value in fallback mode.
     marker: String,
     exit: watch::Receiver<Option<ExitInfo>>,
@@ -146,7 +148,9 @@ pub struct ContainerProcess {
 /// A process started inside a container (exec hook or probe).
 pub struct ExecHandle {
     pub pid: i32,
-    cgroup: Option<ContainerCgroup>,
+    cgroup: Option<ExecCgroup>,
+    /// Where `cgroup` goes back once empty.
+    pool: Arc<ExecPool>,
     marker: String,
     done: watch::Receiver<Option<ExecOutcome>>,
 }
@@ -281,7 +285,7 @@ impl Runtime {
         let oom_baseline = cgroup.as_ref().map_or(0, |c| c.oom_kills());
         let spawned = self
             .spawner
-            .spawn(&process, procs, Output::Separate)
+            .spawn(&process, &procs, Output::Separate)
             .map_err(|e| Error::Spawn(exec_error(&process, e)))?;
         let started_at = Timestamp::now();
         let started_mono = Instant::now();
@@ -314,6 +318,7 @@ impl Runtime {
             process,
             pidfd: spawned.pidfd,
             cgroup: cgroup.clone(),
+            exec_pool: Arc::default(),
             marker: marker.clone(),
             exit: exit_rx,
         });
@@ -360,22 +365,26 @@ impl Runtime {
             return Err(Error::NotRunning);
         }
         let n = self.exec_counter.fetch_add(1, Ordering::Relaxed);
+        let pool = container.exec_pool.clone();
         let cgroup = match &container.cgroup {
-            Some(cg) => Some(cg.exec_child(n).map_err(|_| Error::NotRunning)?),
+            Some(cg) => Some(pool.take(cg, n).map_err(|_| Error::NotRunning)?),
             None => None,
-        };
-        let procs = match &cgroup {
-            Some(cg) => cg.procs_files().map_err(|_| Error::NotRunning)?,
-            None => Vec::new(),
         };
         let spec = ProcessSpec {
             argv: argv.to_vec(),
             ..container.process.clone()
         };
-        let spawned = self
-            .spawner
-            .spawn(&spec, procs, Output::Combined)
-            .map_err(|e| Error::Spawn(exec_error(&spec, e)))?;
+        let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
+        let spawned = match self.spawner.spawn(&spec, procs, Output::Combined) {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing ran in it.
+                if let Some(e) = cgroup {
+                    pool.put(e);
+                }
+                return Err(Error::Spawn(exec_error(&spec, e)));
+            }
+        };
         let (done_tx, done_rx) = watch::channel(None);
         let output = spawned.stdout.map(pipe::Receiver::from_owned_fd);
         let spawner = self.spawner;
@@ -425,6 +434,7 @@ impl Runtime {
         Ok(ExecHandle {
             pid,
             cgroup,
+            pool,
             marker: format!("{}-exec", container.marker),
             done: done_rx,
         })
@@ -522,9 +532,9 @@ impl ExecHandle {
     /// SIGKILLs the exec process and everything it started.
     pub fn kill(&self) {
         match &self.cgroup {
-            Some(cg) => {
+            Some(e) => {
                 // Why ignored: the cgroup is gone when the container already died.
-                let _ = cg.kill();
+                let _ = e.cgroup.kill();
             }
             None => {
                 tree::kill_container_processes(self.pid, &self.marker);
@@ -534,15 +544,21 @@ impl ExecHandle {
 }
 
 impl Drop for ExecHandle {
-    /// An abandoned exec (cancelled hook, timed-out probe) must not keep running.
+    /// An abandoned exec (cancelled hook, timed-out probe) must not keep running. An empty
+    /// cgroup is reused by the container's next exec, or removed if it was killed.
     fn drop(&mut self) {
-        if !self.finished() {
+        let finished = self.finished();
+        if !finished {
             self.kill();
         }
-        if let Some(cg) = &self.cgroup
-            && !cg.populated()
+        if let Some(e) = self.cgroup.take()
+            && !e.populated()
         {
-            cg.remove();
+            if finished {
+                self.pool.put(e);
+            } else {
+                e.cgroup.remove();
+            }
         }
     }
 }

@@ -80,7 +80,7 @@ impl Spawner {
     pub fn spawn(
         &self,
         spec: &ProcessSpec,
-        cgroup_procs: Vec<OwnedFd>,
+        cgroup_procs: &[OwnedFd],
         output: Output,
     ) -> io::Result<Spawned> {
         let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
@@ -98,7 +98,7 @@ impl Spawner {
                 out_w.as_fd(),
                 err_w.as_ref().map_or(out_w.as_fd(), AsFd::as_fd),
             ],
-            cgroup_procs: &cgroup_procs,
+            cgroup_procs,
             ..exec_plan(spec)?
         };
 

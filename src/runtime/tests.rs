@@ -417,6 +417,38 @@ async fn child_setup_fallback() {
     child_setup(CgroupMode::Off).await;
 }
 
+/// An exec's cgroup is reused by the container's next exec once it is empty, never while a
+/// process the exec left in the background is still in it.
+#[tokio::test]
+async fn exec_cgroup_reused_once_empty() {
+    let env = runtime(CgroupMode::Auto, "reuse");
+    let c = env
+        .runtime
+        .start_container(request("app", sh("exec sleep 100")))
+        .unwrap();
+    if c.cgroup.is_none() {
+        eprintln!("no cgroups on this machine: nothing to check here");
+    } else {
+        let run = async |script: &str| {
+            let argv: Vec<String> = ["sh", "-c", script].iter().map(|s| s.to_string()).collect();
+            let outcome = env.runtime.exec(&c, &argv).unwrap().wait().await;
+            String::from_utf8_lossy(&outcome.output).into_owned()
+        };
+        let own = "grep ^0:: /proc/self/cgroup";
+        let first = run(own).await;
+        assert!(first.contains("/exec-"), "{first}");
+        assert_eq!(run(own).await, first);
+        let background = run(&format!("{own}; sleep 100 >/dev/null 2>&1 &")).await;
+        assert_eq!(background, first);
+        let after = run(own).await;
+        assert!(after.contains("/exec-"), "{after}");
+        assert_ne!(after, first, "a cgroup with a process left is not reused");
+    }
+    c.kill_all();
+    c.wait().await;
+    env.runtime.shutdown().await;
+}
+
 #[tokio::test]
 async fn start_error_names_the_missing_command() {
     let env = runtime(CgroupMode::Auto, "starterror");

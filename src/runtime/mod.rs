@@ -38,7 +38,7 @@ use tokio_util::task::TaskTracker;
 
 use self::cgroup::{Cgroups, ContainerCgroup, ExecCgroup, ExecPool};
 use self::logs::{LogLine, LogSource, LogWriter, Rotation};
-use self::process::{ExitStatus, Output, ProcessSpec, Spawner};
+use self::process::{ExitStatus, Output, Prepared, ProcessSpec, Spawner};
 
 /// Output of exec hooks and probes kept for messages (the kubelet's 10 KiB).
 pub const MAX_EXEC_OUTPUT: usize = 10 * 1024;
@@ -136,7 +136,9 @@ pub struct ContainerProcess {
     pub log_path: PathBuf,
     /// What the main process was started with; exec hooks and probes inherit it.
     pub process: ProcessSpec,
-    pidfd: OwnedFd,
+    /// `process` as the child needs it, for exec hooks and probes.
+    prepared: Prepared,
+    pidfd: Arc<OwnedFd>,
     cgroup: Option<ContainerCgroup>,
     /// The idle cgroups of its exec hooks and probes.
     exec_pool: Arc<ExecPool>,
@@ -283,9 +285,11 @@ impl Runtime {
             None => Vec::new(),
         };
         let oom_baseline = cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        let prepared =
+            Prepared::new(&process).map_err(|e| Error::Spawn(exec_error(&process, e)))?;
         let spawned = self
             .spawner
-            .spawn(&process, &procs, Output::Separate)
+            .spawn(&prepared, &process.argv, &procs, Output::Separate)
             .map_err(|e| Error::Spawn(exec_error(&process, e)))?;
         let started_at = Timestamp::now();
         let started_mono = Instant::now();
@@ -316,7 +320,8 @@ impl Runtime {
             started_mono,
             log_path,
             process,
-            pidfd: spawned.pidfd,
+            prepared,
+            pidfd: spawned.pidfd.clone(),
             cgroup: cgroup.clone(),
             exec_pool: Arc::default(),
             marker: marker.clone(),
@@ -324,9 +329,9 @@ impl Runtime {
         });
         let spawner = self.spawner;
         let pid = spawned.pid;
-        let wait_fd = spawned.wait_fd;
+        let pidfd = spawned.pidfd;
         self.tasks.spawn(async move {
-            let status = match spawner.wait(pid, wait_fd).await {
+            let status = match spawner.wait(pid, pidfd).await {
                 Ok(s) => s,
                 Err(error) => {
                     tracing::error!(pid, %error, "cannot wait for container process");
@@ -370,18 +375,21 @@ impl Runtime {
             Some(cg) => Some(pool.take(cg, n).map_err(|_| Error::NotRunning)?),
             None => None,
         };
-        let spec = ProcessSpec {
-            argv: argv.to_vec(),
-            ..container.process.clone()
-        };
         let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
-        let spawned = match self.spawner.spawn(&spec, procs, Output::Combined) {
+        let spawned = match self
+            .spawner
+            .spawn(&container.prepared, argv, procs, Output::Combined)
+        {
             Ok(s) => s,
             Err(e) => {
                 // Nothing ran in it.
                 if let Some(e) = cgroup {
                     pool.put(e);
                 }
+                let spec = ProcessSpec {
+                    argv: argv.to_vec(),
+                    ..container.process.clone()
+                };
                 return Err(Error::Spawn(exec_error(&spec, e)));
             }
         };
@@ -389,8 +397,6 @@ impl Runtime {
         let output = spawned.stdout.map(pipe::Receiver::from_owned_fd);
         let spawner = self.spawner;
         let pid = spawned.pid;
-        let wait_fd = spawned.wait_fd;
-        // Keep the signalling pidfd alive until the waiter has reaped the process.
         let pidfd = spawned.pidfd;
         self.tasks.spawn(async move {
             let buf = std::sync::Mutex::new(Vec::new());
@@ -409,7 +415,7 @@ impl Runtime {
                     }
                 }
             };
-            let wait = spawner.wait(pid, wait_fd);
+            let wait = spawner.wait(pid, pidfd);
             tokio::pin!(read_output);
             tokio::pin!(wait);
             // Read while waiting, or a chatty process would block on a full pipe.
@@ -421,7 +427,6 @@ impl Runtime {
                 // A background child may hold the pipe open: take what is there, briefly.
                 let _ = tokio::time::timeout(Duration::from_millis(100), read_output).await;
             }
-            drop(pidfd);
             let status = status.unwrap_or(ExitStatus {
                 code: 128,
                 signal: None,

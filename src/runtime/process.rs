@@ -15,7 +15,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::process::{WaitId, WaitIdOptions};
 
@@ -53,10 +53,9 @@ pub enum Output {
 /// A spawned child.
 pub struct Spawned {
     pub pid: i32,
-    /// A pidfd for signalling.
-    pub pidfd: OwnedFd,
-    /// A second pidfd for the waiter.
-    pub wait_fd: OwnedFd,
+    /// A pidfd, for signalling and for the waiter (one descriptor: each process the node
+    /// holds costs every later spawn a copy of the descriptor table).
+    pub pidfd: Arc<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
 }
@@ -76,10 +75,12 @@ impl Spawner {
         SPAWNER.get_or_init(Spawner::default)
     }
 
-    /// Spawns `spec` in a new session, joining the cgroups whose `cgroup.procs` are given.
+    /// Spawns `argv` with `prepared` in a new session, joining the cgroups whose
+    /// `cgroup.procs` are given.
     pub fn spawn(
         &self,
-        spec: &ProcessSpec,
+        prepared: &Prepared,
+        argv: &[String],
         cgroup_procs: &[OwnedFd],
         output: Output,
     ) -> io::Result<Spawned> {
@@ -99,12 +100,11 @@ impl Spawner {
                 err_w.as_ref().map_or(out_w.as_fd(), AsFd::as_fd),
             ],
             cgroup_procs,
-            ..exec_plan(spec)?
+            ..prepared.plan(argv)?
         };
 
         let mut tracked = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let (pid, pidfd) = sys::spawn(&plan)?;
-        let wait_fd = pidfd.try_clone()?;
         tracked.insert(pid);
         drop(tracked);
         // The write ends are the child's now: EOF arrives when its side closes.
@@ -112,16 +112,15 @@ impl Spawner {
         drop((out_w, err_w));
         Ok(Spawned {
             pid,
-            pidfd,
-            wait_fd,
+            pidfd: Arc::new(pidfd),
             stdout: Some(out_r),
             stderr: err_r,
         })
     }
 
-    /// Waits for the child behind `wait_fd` to exit and reaps it.
-    pub async fn wait(&self, pid: i32, wait_fd: OwnedFd) -> io::Result<ExitStatus> {
-        let fd = sys::async_fd(wait_fd)?;
+    /// Waits for the child behind `pidfd` to exit and reaps it.
+    pub async fn wait(&self, pid: i32, pidfd: Arc<OwnedFd>) -> io::Result<ExitStatus> {
+        let fd = sys::async_fd(pidfd)?;
         loop {
             let mut guard = fd.readable().await?;
             match rustix::process::waitid(
@@ -161,70 +160,92 @@ impl Spawner {
     }
 }
 
-/// `spec` as the strings the child needs (everything but the descriptors): `argv`, the
+/// What every process of a container starts with, as the C strings the child needs: the
 /// environment (sorted by name, the last value of a name wins, as with `Command::envs`), the
-/// working directory, and the paths `execvp` would try, searched in the `PATH` of `spec.env`
-/// (glibc's default `/bin:/usr/bin` without one; an empty entry is the working directory).
-fn exec_plan(spec: &ProcessSpec) -> io::Result<sys::ExecPlan<'static>> {
-    let nul = |_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "nul byte found in provided data",
-        )
-    };
-    let cstring = |s: &str| CString::new(s).map_err(nul);
-    let Some(program) = spec.argv.first() else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no command to run",
-        ));
-    };
-    let env: BTreeMap<&str, &str> = spec
-        .env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let candidates = if program.is_empty() {
-        return Err(io::Error::from_raw_os_error(
-            rustix::io::Errno::NOENT.raw_os_error(),
-        ));
-    } else if program.contains('/') {
-        vec![cstring(program)?]
-    } else if program.len() > NAME_MAX {
-        return Err(io::Error::from_raw_os_error(
-            rustix::io::Errno::NAMETOOLONG.raw_os_error(),
-        ));
-    } else {
-        env.get("PATH")
-            .copied()
-            .unwrap_or("/bin:/usr/bin")
-            .split(':')
-            .map(|dir| match dir {
-                "" => cstring(program),
-                _ => cstring(&format!("{dir}/{program}")),
-            })
-            .collect::<io::Result<_>>()?
-    };
-    Ok(sys::ExecPlan {
-        candidates,
-        argv: spec
-            .argv
+/// `PATH` to search, the working directory and the user. Built once per container instance;
+/// its exec hooks and probes reuse it.
+pub struct Prepared {
+    envp: Vec<CString>,
+    /// The `PATH` of the environment, or glibc's default `/bin:/usr/bin` without one.
+    path: String,
+    cwd: Option<CString>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+fn nul_error<E>(_: E) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "nul byte found in provided data",
+    )
+}
+
+impl Prepared {
+    pub fn new(spec: &ProcessSpec) -> io::Result<Prepared> {
+        let env: BTreeMap<&str, &str> = spec
+            .env
             .iter()
-            .map(|a| cstring(a))
-            .collect::<io::Result<_>>()?,
-        envp: env
-            .iter()
-            .map(|(k, v)| cstring(&format!("{k}={v}")))
-            .collect::<io::Result<_>>()?,
-        stdio: [dev_null()?; 3],
-        cgroup_procs: &[],
-        cwd: match &spec.working_dir {
-            Some(dir) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(nul)?),
-            None => None,
-        },
-        uid: spec.uid,
-        gid: spec.gid,
-    })
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Ok(Prepared {
+            envp: env
+                .iter()
+                .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(nul_error))
+                .collect::<io::Result<_>>()?,
+            path: env
+                .get("PATH")
+                .copied()
+                .unwrap_or("/bin:/usr/bin")
+                .to_owned(),
+            cwd: match &spec.working_dir {
+                Some(dir) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(nul_error)?),
+                None => None,
+            },
+            uid: spec.uid,
+            gid: spec.gid,
+        })
+    }
+
+    /// `argv` with everything but the descriptors: the paths `execvp` would try for
+    /// `argv[0]`, searched in `path` (an empty entry is the working directory).
+    fn plan(&self, argv: &[String]) -> io::Result<sys::ExecPlan<'_>> {
+        let cstring = |s: &str| CString::new(s).map_err(nul_error);
+        let Some(program) = argv.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no command to run",
+            ));
+        };
+        let candidates = if program.is_empty() {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::NOENT.raw_os_error(),
+            ));
+        } else if program.contains('/') {
+            vec![cstring(program)?]
+        } else if program.len() > NAME_MAX {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::NAMETOOLONG.raw_os_error(),
+            ));
+        } else {
+            self.path
+                .split(':')
+                .map(|dir| match dir {
+                    "" => cstring(program),
+                    _ => cstring(&format!("{dir}/{program}")),
+                })
+                .collect::<io::Result<_>>()?
+        };
+        Ok(sys::ExecPlan {
+            candidates,
+            argv: argv.iter().map(|a| cstring(a)).collect::<io::Result<_>>()?,
+            envp: &self.envp,
+            stdio: [dev_null()?; 3],
+            cgroup_procs: &[],
+            cwd: self.cwd.as_deref(),
+            uid: self.uid,
+            gid: self.gid,
+        })
+    }
 }
 
 /// The longest file name `execvp` searches `PATH` for.

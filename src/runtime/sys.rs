@@ -27,8 +27,8 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
 use tokio::io::unix::AsyncFd;
@@ -47,11 +47,11 @@ pub(super) struct ExecPlan<'a> {
     pub candidates: Vec<CString>,
     pub argv: Vec<CString>,
     /// `KEY=value` entries: the complete environment.
-    pub envp: Vec<CString>,
+    pub envp: &'a [CString],
     pub stdio: [BorrowedFd<'a>; 3],
     /// Open (close-on-exec) `cgroup.procs` files.
     pub cgroup_procs: &'a [OwnedFd],
-    pub cwd: Option<CString>,
+    pub cwd: Option<&'a CStr>,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
 }
@@ -127,7 +127,7 @@ pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
     };
     let candidates: Vec<*const c_char> = plan.candidates.iter().map(|c| c.as_ptr()).collect();
     let argv = pointers(&plan.argv);
-    let envp = pointers(&plan.envp);
+    let envp = pointers(plan.envp);
     let mut script_argv: Vec<*const c_char> = vec![SHELL.as_ptr(), ptr::null()];
     // `argv` ends with its NULL; without arguments, `[sh, path, NULL]`.
     script_argv.extend(argv.iter().skip(1).copied());
@@ -323,8 +323,8 @@ pub fn signal_from_raw(signo: i32) -> Option<Signal> {
 }
 
 /// Registers an owned descriptor (a pidfd) with tokio's reactor.
-pub(super) fn async_fd(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: `OwnedFd` owns the descriptor: it stays open and is the same descriptor for as
-    // long as the `AsyncFd` owns it, which is what `register` requires.
+pub(super) fn async_fd(fd: Arc<OwnedFd>) -> std::io::Result<AsyncFd<Arc<OwnedFd>>> {
+    // SAFETY: the `Arc` owns the descriptor: it stays open and is the same descriptor for as
+    // long as the `AsyncFd` holds a reference, which is what `register` requires.
     unsafe { AsyncFd::register(fd) }.map_err(|e| e.into())
 }

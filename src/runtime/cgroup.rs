@@ -2,7 +2,8 @@
 //! (nothing a container forks can escape it) and memory limits.
 //!
 //! Layout: `<cgroup2 mount>/podvisor/<node id>/<pod uid>/<container>/` and, for exec hooks,
-//! `…/<container>/exec-<n>/`. Memory limits use the v2 `memory` controller when the machine
+//! `…/<container>/exec-<n>/` (kept by the container instance for its next exec once empty,
+//! `ExecPool`). Memory limits use the v2 `memory` controller when the machine
 //! has it; on hybrid hosts where `memory` is still bound to cgroup v1 (like this project's CI
 //! machines) the same layout is mirrored in the v1 `memory` hierarchy
 //! (`memory.limit_in_bytes`, `memory.oom_control`). Where no writable cgroup v2 hierarchy with
@@ -247,6 +248,70 @@ impl ContainerCgroup {
     }
 }
 
+/// The cgroup of one exec hook or probe, with the files the runtime uses open. An empty one
+/// goes back to its container's `ExecPool` for the next exec: creating and removing a cgroup
+/// (and opening its files) for every exec was a third of the node's CPU with 100 exec
+/// probes a second.
+#[derive(Debug)]
+pub struct ExecCgroup {
+    pub cgroup: ContainerCgroup,
+    /// Its `cgroup.procs` files (`procs_files`), to join.
+    pub procs: Vec<OwnedFd>,
+    /// Its `cgroup.events`, read again for `populated`.
+    events: OwnedFd,
+}
+
+impl ExecCgroup {
+    /// Whether any process is left in it. A removed cgroup holds none.
+    pub fn populated(&self) -> bool {
+        let mut buf = [0u8; 128];
+        match rustix::io::pread(&self.events, &mut buf, 0) {
+            Ok(n) => {
+                key_in(&String::from_utf8_lossy(&buf[..n]), "populated").is_some_and(|n| n != 0)
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The idle exec cgroups of one container instance (at most `MAX_IDLE_EXEC`, which is more
+/// than the probes and hooks of a container run at once).
+#[derive(Debug, Default)]
+pub struct ExecPool {
+    idle: std::sync::Mutex<Vec<ExecCgroup>>,
+}
+
+const MAX_IDLE_EXEC: usize = 4;
+
+impl ExecPool {
+    /// An idle exec cgroup of `container`, or a new one named `exec-<n>`.
+    pub fn take(&self, container: &ContainerCgroup, n: u64) -> io::Result<ExecCgroup> {
+        if let Some(e) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(e);
+        }
+        let cgroup = container.exec_child(n)?;
+        let procs = cgroup.procs_files()?;
+        let events = fs::File::open(cgroup.dir.join("cgroup.events"))?.into();
+        Ok(ExecCgroup {
+            cgroup,
+            procs,
+            events,
+        })
+    }
+
+    /// Takes back an exec cgroup whose processes are all gone (the caller checked
+    /// `populated`); removes it when the pool is full.
+    pub fn put(&self, e: ExecCgroup) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_EXEC {
+            idle.push(e);
+        } else {
+            drop(idle);
+            e.cgroup.remove();
+        }
+    }
+}
+
 /// Polls `cgroup.events` until the cgroup is empty or `timeout` passes. Returns emptiness.
 pub fn wait_unpopulated(dir: &Path, timeout: Duration) -> bool {
     let deadline = std::time::Instant::now() + timeout;
@@ -272,7 +337,11 @@ fn is_populated(dir: &Path) -> bool {
 }
 
 fn read_key(file: &Path, key: &str) -> Option<u64> {
-    let text = fs::read_to_string(file).ok()?;
+    key_in(&fs::read_to_string(file).ok()?, key)
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`key value` lines).
+fn key_in(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()

@@ -8,7 +8,7 @@
 //! the container is over: whatever it left running is killed at once, as a container runtime
 //! does, and only then is the exit reported. Exec hooks and probes run "inside" the container:
 //! same environment, working directory, user and cgroup (a child cgroup of their own, so a
-//! timed-out probe can be killed alone).
+//! timed-out probe can be killed alone; reused by the container's next exec once empty).
 //!
 //! Must not: decide anything about the pod lifecycle (that is `lifecycle`, performed by
 //! `node`), or wait for processes with `waitpid(-1)` (see `process`).
@@ -36,9 +36,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
 
-use self::cgroup::{Cgroups, ContainerCgroup};
+use self::cgroup::{Cgroups, ContainerCgroup, ExecCgroup, ExecPool};
 use self::logs::{LogLine, LogSource, LogWriter, Rotation};
-use self::process::{ExitStatus, Output, ProcessSpec, Spawner};
+use self::process::{ExitStatus, Output, Prepared, ProcessSpec, Spawner};
 
 /// Output of exec hooks and probes kept for messages (the kubelet's 10 KiB).
 pub const MAX_EXEC_OUTPUT: usize = 10 * 1024;
@@ -136,8 +136,12 @@ pub struct ContainerProcess {
     pub log_path: PathBuf,
     /// What the main process was started with; exec hooks and probes inherit it.
     pub process: ProcessSpec,
-    pidfd: OwnedFd,
+    /// `process` as the child needs it, for exec hooks and probes.
+    prepared: Prepared,
+    pidfd: Arc<OwnedFd>,
     cgroup: Option<ContainerCgroup>,
+    /// The idle cgroups of its exec hooks and probes.
+    exec_pool: Arc<ExecPool>,
     /// `PODVISOR_CONTAINER_ID` value in fallback mode.
     marker: String,
     exit: watch::Receiver<Option<ExitInfo>>,
@@ -146,7 +150,9 @@ pub struct ContainerProcess {
 /// A process started inside a container (exec hook or probe).
 pub struct ExecHandle {
     pub pid: i32,
-    cgroup: Option<ContainerCgroup>,
+    cgroup: Option<ExecCgroup>,
+    /// Where `cgroup` goes back once empty.
+    pool: Arc<ExecPool>,
     marker: String,
     done: watch::Receiver<Option<ExecOutcome>>,
 }
@@ -279,9 +285,11 @@ impl Runtime {
             None => Vec::new(),
         };
         let oom_baseline = cgroup.as_ref().map_or(0, |c| c.oom_kills());
+        let prepared =
+            Prepared::new(&process).map_err(|e| Error::Spawn(exec_error(&process, e)))?;
         let spawned = self
             .spawner
-            .spawn(&process, procs, Output::Separate)
+            .spawn(&prepared, &process.argv, &procs, Output::Separate)
             .map_err(|e| Error::Spawn(exec_error(&process, e)))?;
         let started_at = Timestamp::now();
         let started_mono = Instant::now();
@@ -312,16 +320,18 @@ impl Runtime {
             started_mono,
             log_path,
             process,
-            pidfd: spawned.pidfd,
+            prepared,
+            pidfd: spawned.pidfd.clone(),
             cgroup: cgroup.clone(),
+            exec_pool: Arc::default(),
             marker: marker.clone(),
             exit: exit_rx,
         });
         let spawner = self.spawner;
         let pid = spawned.pid;
-        let wait_fd = spawned.wait_fd;
+        let pidfd = spawned.pidfd;
         self.tasks.spawn(async move {
-            let status = match spawner.wait(pid, wait_fd).await {
+            let status = match spawner.wait(pid, pidfd).await {
                 Ok(s) => s,
                 Err(error) => {
                     tracing::error!(pid, %error, "cannot wait for container process");
@@ -360,28 +370,33 @@ impl Runtime {
             return Err(Error::NotRunning);
         }
         let n = self.exec_counter.fetch_add(1, Ordering::Relaxed);
+        let pool = container.exec_pool.clone();
         let cgroup = match &container.cgroup {
-            Some(cg) => Some(cg.exec_child(n).map_err(|_| Error::NotRunning)?),
+            Some(cg) => Some(pool.take(cg, n).map_err(|_| Error::NotRunning)?),
             None => None,
         };
-        let procs = match &cgroup {
-            Some(cg) => cg.procs_files().map_err(|_| Error::NotRunning)?,
-            None => Vec::new(),
-        };
-        let spec = ProcessSpec {
-            argv: argv.to_vec(),
-            ..container.process.clone()
-        };
-        let spawned = self
+        let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
+        let spawned = match self
             .spawner
-            .spawn(&spec, procs, Output::Combined)
-            .map_err(|e| Error::Spawn(exec_error(&spec, e)))?;
+            .spawn(&container.prepared, argv, procs, Output::Combined)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                // Nothing ran in it.
+                if let Some(e) = cgroup {
+                    pool.put(e);
+                }
+                let spec = ProcessSpec {
+                    argv: argv.to_vec(),
+                    ..container.process.clone()
+                };
+                return Err(Error::Spawn(exec_error(&spec, e)));
+            }
+        };
         let (done_tx, done_rx) = watch::channel(None);
         let output = spawned.stdout.map(pipe::Receiver::from_owned_fd);
         let spawner = self.spawner;
         let pid = spawned.pid;
-        let wait_fd = spawned.wait_fd;
-        // Keep the signalling pidfd alive until the waiter has reaped the process.
         let pidfd = spawned.pidfd;
         self.tasks.spawn(async move {
             let buf = std::sync::Mutex::new(Vec::new());
@@ -400,7 +415,7 @@ impl Runtime {
                     }
                 }
             };
-            let wait = spawner.wait(pid, wait_fd);
+            let wait = spawner.wait(pid, pidfd);
             tokio::pin!(read_output);
             tokio::pin!(wait);
             // Read while waiting, or a chatty process would block on a full pipe.
@@ -412,7 +427,6 @@ impl Runtime {
                 // A background child may hold the pipe open: take what is there, briefly.
                 let _ = tokio::time::timeout(Duration::from_millis(100), read_output).await;
             }
-            drop(pidfd);
             let status = status.unwrap_or(ExitStatus {
                 code: 128,
                 signal: None,
@@ -425,6 +439,7 @@ impl Runtime {
         Ok(ExecHandle {
             pid,
             cgroup,
+            pool,
             marker: format!("{}-exec", container.marker),
             done: done_rx,
         })
@@ -522,9 +537,9 @@ impl ExecHandle {
     /// SIGKILLs the exec process and everything it started.
     pub fn kill(&self) {
         match &self.cgroup {
-            Some(cg) => {
+            Some(e) => {
                 // Why ignored: the cgroup is gone when the container already died.
-                let _ = cg.kill();
+                let _ = e.cgroup.kill();
             }
             None => {
                 tree::kill_container_processes(self.pid, &self.marker);
@@ -534,15 +549,21 @@ impl ExecHandle {
 }
 
 impl Drop for ExecHandle {
-    /// An abandoned exec (cancelled hook, timed-out probe) must not keep running.
+    /// An abandoned exec (cancelled hook, timed-out probe) must not keep running. An empty
+    /// cgroup is reused by the container's next exec, or removed if it was killed.
     fn drop(&mut self) {
-        if !self.finished() {
+        let finished = self.finished();
+        if !finished {
             self.kill();
         }
-        if let Some(cg) = &self.cgroup
-            && !cg.populated()
+        if let Some(e) = self.cgroup.take()
+            && !e.populated()
         {
-            cg.remove();
+            if finished {
+                self.pool.put(e);
+            } else {
+                e.cgroup.remove();
+            }
         }
     }
 }

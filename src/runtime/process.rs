@@ -2,19 +2,22 @@
 //!
 //! Every child is spawned while holding `Spawner::lock` and registered in `tracked` before the
 //! lock is released; the fallback orphan reaper takes the same lock, so it can never reap a
-//! child that has a waiter (or that `Command::spawn` is itself waiting for after a failed
-//! `exec`). Exits are collected with `waitid(P_PIDFD)`, never `waitpid(-1)`.
+//! child that has a waiter (or that `sys::spawn` is itself reaping after a failed `exec`).
+//! Exits are collected with `waitid(P_PIDFD)`, never `waitpid(-1)`.
+//!
+//! Spawning is `sys::spawn` (a `posix_spawn`-like `clone(CLONE_VM | CLONE_VFORK)`, not
+//! `fork`: see there why); this module prepares what it needs, doing here what `Command` and
+//! `execvp` would do in the child: the `PATH` search, the environment, the strings.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use rustix::process::{Pid, PidfdFlags, WaitId, WaitIdOptions};
+use rustix::process::{WaitId, WaitIdOptions};
 
 use super::sys;
 
@@ -50,10 +53,9 @@ pub enum Output {
 /// A spawned child.
 pub struct Spawned {
     pub pid: i32,
-    /// A pidfd for signalling.
-    pub pidfd: OwnedFd,
-    /// A second pidfd for the waiter.
-    pub wait_fd: OwnedFd,
+    /// A pidfd, for signalling and for the waiter (one descriptor: each process the node
+    /// holds costs every later spawn a copy of the descriptor table).
+    pub pidfd: Arc<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
 }
@@ -73,78 +75,52 @@ impl Spawner {
         SPAWNER.get_or_init(Spawner::default)
     }
 
-    /// Spawns `spec` in a new session, joining the cgroups whose `cgroup.procs` are given.
+    /// Spawns `argv` with `prepared` in a new session, joining the cgroups whose
+    /// `cgroup.procs` are given.
     pub fn spawn(
         &self,
-        spec: &ProcessSpec,
-        cgroup_procs: Vec<OwnedFd>,
+        prepared: &Prepared,
+        argv: &[String],
+        cgroup_procs: &[OwnedFd],
         output: Output,
     ) -> io::Result<Spawned> {
-        let Some((program, args)) = spec.argv.split_first() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no command to run",
-            ));
-        };
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env_clear()
-            .envs(
-                spec.env
-                    .iter()
-                    .map(|(k, v)| (OsString::from(k), OsString::from(v))),
-            )
-            .stdin(Stdio::null());
-        if let Some(dir) = &spec.working_dir {
-            cmd.current_dir(dir);
-        }
-        if let Some(uid) = spec.uid {
-            cmd.uid(uid);
-        }
-        if let Some(gid) = spec.gid {
-            cmd.gid(gid);
-        }
-        let (stdout_r, stderr_r) = match output {
+        let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let (err_r, err_w) = match output {
             Output::Separate => {
-                let (out_r, out_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                let (err_r, err_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
-                (Some(out_r), Some(err_r))
-            }
-            Output::Combined => {
                 let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-                let w2 = w.try_clone()?;
-                cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
-                (Some(r), None)
+                (Some(r), Some(w))
             }
+            // Both descriptors 1 and 2 are the one pipe.
+            Output::Combined => (None, None),
         };
-        sys::set_session_and_cgroups(&mut cmd, cgroup_procs);
+        let plan = sys::ExecPlan {
+            stdio: [
+                dev_null()?,
+                out_w.as_fd(),
+                err_w.as_ref().map_or(out_w.as_fd(), AsFd::as_fd),
+            ],
+            cgroup_procs,
+            ..prepared.plan(argv)?
+        };
 
         let mut tracked = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let child = cmd.spawn()?;
-        // The write ends live in `cmd`; drop it so EOF arrives when the child's side closes.
-        drop(cmd);
-        let pid = child.id() as i32;
-        let raw = Pid::from_raw(pid).ok_or_else(|| io::Error::other("spawn returned pid 0"))?;
-        // The child cannot have been reaped: only our waiter (not yet started) reaps it.
-        let pidfd = rustix::process::pidfd_open(raw, PidfdFlags::empty())?;
-        let wait_fd = pidfd.try_clone()?;
+        let (pid, pidfd) = sys::spawn(&plan)?;
         tracked.insert(pid);
         drop(tracked);
-        // `child` is dropped without waiting: its exit is collected through `wait_fd`.
-        drop(child);
+        // The write ends are the child's now: EOF arrives when its side closes.
+        drop(plan);
+        drop((out_w, err_w));
         Ok(Spawned {
             pid,
-            pidfd,
-            wait_fd,
-            stdout: stdout_r,
-            stderr: stderr_r,
+            pidfd: Arc::new(pidfd),
+            stdout: Some(out_r),
+            stderr: err_r,
         })
     }
 
-    /// Waits for the child behind `wait_fd` to exit and reaps it.
-    pub async fn wait(&self, pid: i32, wait_fd: OwnedFd) -> io::Result<ExitStatus> {
-        let fd = sys::async_fd(wait_fd)?;
+    /// Waits for the child behind `pidfd` to exit and reaps it.
+    pub async fn wait(&self, pid: i32, pidfd: Arc<OwnedFd>) -> io::Result<ExitStatus> {
+        let fd = sys::async_fd(pidfd)?;
         loop {
             let mut guard = fd.readable().await?;
             match rustix::process::waitid(
@@ -182,6 +158,111 @@ impl Spawner {
         let tracked = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         super::tree::reap_orphans(&tracked)
     }
+}
+
+/// What every process of a container starts with, as the C strings the child needs: the
+/// environment (sorted by name, the last value of a name wins, as with `Command::envs`), the
+/// `PATH` to search, the working directory and the user. Built once per container instance;
+/// its exec hooks and probes reuse it.
+pub struct Prepared {
+    envp: Vec<CString>,
+    /// The `PATH` of the environment, or glibc's default `/bin:/usr/bin` without one.
+    path: String,
+    cwd: Option<CString>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+}
+
+fn nul_error<E>(_: E) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "nul byte found in provided data",
+    )
+}
+
+impl Prepared {
+    pub fn new(spec: &ProcessSpec) -> io::Result<Prepared> {
+        let env: BTreeMap<&str, &str> = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Ok(Prepared {
+            envp: env
+                .iter()
+                .map(|(k, v)| CString::new(format!("{k}={v}")).map_err(nul_error))
+                .collect::<io::Result<_>>()?,
+            path: env
+                .get("PATH")
+                .copied()
+                .unwrap_or("/bin:/usr/bin")
+                .to_owned(),
+            cwd: match &spec.working_dir {
+                Some(dir) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(nul_error)?),
+                None => None,
+            },
+            uid: spec.uid,
+            gid: spec.gid,
+        })
+    }
+
+    /// `argv` with everything but the descriptors: the paths `execvp` would try for
+    /// `argv[0]`, searched in `path` (an empty entry is the working directory).
+    fn plan(&self, argv: &[String]) -> io::Result<sys::ExecPlan<'_>> {
+        let cstring = |s: &str| CString::new(s).map_err(nul_error);
+        let Some(program) = argv.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no command to run",
+            ));
+        };
+        let candidates = if program.is_empty() {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::NOENT.raw_os_error(),
+            ));
+        } else if program.contains('/') {
+            vec![cstring(program)?]
+        } else if program.len() > NAME_MAX {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::NAMETOOLONG.raw_os_error(),
+            ));
+        } else {
+            self.path
+                .split(':')
+                .map(|dir| match dir {
+                    "" => cstring(program),
+                    _ => cstring(&format!("{dir}/{program}")),
+                })
+                .collect::<io::Result<_>>()?
+        };
+        Ok(sys::ExecPlan {
+            candidates,
+            argv: argv.iter().map(|a| cstring(a)).collect::<io::Result<_>>()?,
+            envp: &self.envp,
+            stdio: [dev_null()?; 3],
+            cgroup_procs: &[],
+            cwd: self.cwd.as_deref(),
+            uid: self.uid,
+            gid: self.gid,
+        })
+    }
+}
+
+/// The longest file name `execvp` searches `PATH` for.
+const NAME_MAX: usize = 255;
+
+/// `/dev/null`, opened once, the standard input of every child.
+fn dev_null() -> io::Result<BorrowedFd<'static>> {
+    static DEV_NULL: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = DEV_NULL.get() {
+        return Ok(fd.as_fd());
+    }
+    let fd = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    Ok(DEV_NULL.get_or_init(|| fd).as_fd())
 }
 
 /// Sends `signo` to the process behind `pidfd`; a process that already exited is not an error.

@@ -4,9 +4,14 @@
 //! `podvisor up` reaches podvisor, not the containers, and so signals reach the container's
 //! process group) and must be in its cgroup *before* it runs any code of its own (so that
 //! nothing it forks can escape `cgroup.kill`). Both need code that runs in the child between
-//! `fork` and `exec`, which is `CommandExt::pre_exec`, an `unsafe fn`. The closure below only
-//! makes raw, async-signal-safe system calls (`setsid`, `write` on already-open descriptors)
-//! and allocates nothing, as `pre_exec` requires.
+//! its creation and `exec`. `std::process::Command` can only do that with `pre_exec`, which
+//! makes it `fork()`: the kernel then copies every page table of podvisor (hundreds of MiB of
+//! mappings with 1,000 pods) for each process, only for `exec` to throw the copy away, and
+//! exec probes spawn about a hundred processes a second. So `spawn` below does what glibc's
+//! `posix_spawn` does: `clone(CLONE_VM | CLONE_VFORK)` on a small stack of its own, the child
+//! sharing podvisor's memory (nothing is copied) while the calling thread is suspended until
+//! the child has called `execve` or exited. The child then makes only system calls, on data
+//! the parent prepared (it allocates nothing, takes no lock and cannot panic).
 //!
 //! The second use is registering a pidfd with tokio's reactor: `AsyncFd::register` is an
 //! `unsafe fn` because it trusts the descriptor to stay open; an `OwnedFd` guarantees that.
@@ -14,33 +19,292 @@
 //! The third use is turning a real-time signal number (`SIGRTMIN+3`, allowed as
 //! `lifecycle.stopSignal`) into a `rustix` `Signal`, which rustix only offers unchecked.
 //!
-//! Must not: grow. Anything that can be done safely is done elsewhere.
+//! Must not: grow. Anything that can be done safely is done elsewhere (the `PATH` search, the
+//! environment and every string are prepared by `process`).
 #![allow(unsafe_code)]
 
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustix::process::Signal;
 use tokio::io::unix::AsyncFd;
 
-/// Makes the child call `setsid()` and then write `0` to each `cgroup.procs` descriptor,
-/// which moves the writing process into that cgroup, before `exec`.
-///
-/// The descriptors are opened by the parent with `O_CLOEXEC`, so the program never sees them.
-pub(super) fn set_session_and_cgroups(cmd: &mut Command, cgroup_procs: Vec<OwnedFd>) {
-    // SAFETY: the closure runs in the forked child of a multi-threaded parent. It calls only
-    // `setsid(2)` and `write(2)` through rustix's raw syscall layer, which neither allocates
-    // nor takes locks, on descriptors that stay valid (owned by the closure, which lives in
-    // the `Command` until `spawn` returns).
-    unsafe {
-        cmd.pre_exec(move || {
-            rustix::process::setsid()?;
-            for fd in &cgroup_procs {
-                rustix::io::write(fd, b"0")?;
+/// The shell a program without `#!` is run with, as `execvp` does.
+const SHELL: &CStr = c"/bin/sh";
+
+/// What the child does between `clone` and `execve`, in this order: join a new session, join
+/// the cgroups (write `0` to each `cgroup.procs`), take `stdio` as descriptors 0, 1 and 2,
+/// set the group (and drop supplementary groups) and user, change directory, reset signal
+/// handlers and mask to the defaults (SIGPIPE included, which Rust ignores), then `execve`
+/// each of `candidates` in turn, as `execvp` does.
+pub(super) struct ExecPlan<'a> {
+    /// The paths to try (execvp's search of `PATH`, done by the parent); the error is that of
+    /// the last one, or `EACCES` if any was not executable, as in glibc's `execvp`.
+    pub candidates: Vec<CString>,
+    pub argv: Vec<CString>,
+    /// `KEY=value` entries: the complete environment.
+    pub envp: &'a [CString],
+    pub stdio: [BorrowedFd<'a>; 3],
+    /// Open (close-on-exec) `cgroup.procs` files.
+    pub cgroup_procs: &'a [OwnedFd],
+    pub cwd: Option<&'a CStr>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// What the child reads (through a pointer: it shares the parent's memory).
+struct ChildArgs {
+    candidates: *const *const c_char,
+    n_candidates: usize,
+    argv: *const *const c_char,
+    /// `[SHELL, <candidate>, argv[1..], NULL]`; the child fills slot 1 before using it.
+    script_argv: *mut *const c_char,
+    envp: *const *const c_char,
+    stdio: [c_int; 3],
+    cgroup_procs: *const c_int,
+    n_cgroup_procs: usize,
+    cwd: *const c_char,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    /// The errno of the step that failed; 0 while the child has not failed.
+    error: AtomicI32,
+}
+
+/// The child's stack: one for the whole process, used under its lock only while a child runs
+/// before `execve` (the parent is suspended meanwhile), never freed.
+struct ChildStack {
+    /// The highest address (stacks grow down), 16-byte aligned.
+    top: usize,
+}
+
+const STACK_SIZE: usize = 256 * 1024;
+
+static STACK: Mutex<Option<ChildStack>> = Mutex::new(None);
+
+impl ChildStack {
+    /// Maps `STACK_SIZE` bytes plus a guard page below them.
+    fn new() -> io::Result<ChildStack> {
+        // SAFETY: `sysconf` reads a constant. `mmap` makes a new anonymous private mapping at an address the kernel chooses; nothing
+        // else refers to it. The lowest page is made inaccessible as a guard.
+        unsafe {
+            let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
+            let base = libc::mmap(
+                ptr::null_mut(),
+                STACK_SIZE + page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
             }
-            Ok(())
-        });
+            if libc::mprotect(base, page, libc::PROT_NONE) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let top = (base as usize + page + STACK_SIZE) & !15;
+            Ok(ChildStack { top })
+        }
+    }
+}
+
+/// Starts `plan` as a new process. Returns its pid and a pidfd for it (close-on-exec), once
+/// the child has called `execve` successfully; a failure of any step before that is returned
+/// as the OS error of that step, and that child is already reaped.
+///
+/// The caller must hold the lock that keeps the fallback orphan reaper away (see `process`):
+/// a failed child is reaped here, by its pidfd.
+pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
+    let pointers = |v: &[CString]| -> Vec<*const c_char> {
+        v.iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(ptr::null()))
+            .collect()
+    };
+    let candidates: Vec<*const c_char> = plan.candidates.iter().map(|c| c.as_ptr()).collect();
+    let argv = pointers(&plan.argv);
+    let envp = pointers(plan.envp);
+    let mut script_argv: Vec<*const c_char> = vec![SHELL.as_ptr(), ptr::null()];
+    // `argv` ends with its NULL; without arguments, `[sh, path, NULL]`.
+    script_argv.extend(argv.iter().skip(1).copied());
+    if script_argv.len() == 2 {
+        script_argv.push(ptr::null());
+    }
+    let cgroup_procs: Vec<c_int> = plan.cgroup_procs.iter().map(|f| f.as_raw_fd()).collect();
+    let args = ChildArgs {
+        candidates: candidates.as_ptr(),
+        n_candidates: candidates.len(),
+        argv: argv.as_ptr(),
+        script_argv: script_argv.as_mut_ptr(),
+        envp: envp.as_ptr(),
+        stdio: plan.stdio.map(|fd| fd.as_raw_fd()),
+        cgroup_procs: cgroup_procs.as_ptr(),
+        n_cgroup_procs: cgroup_procs.len(),
+        cwd: plan.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+        uid: plan.uid,
+        gid: plan.gid,
+        error: AtomicI32::new(0),
+    };
+
+    let mut stack = STACK.lock().unwrap_or_else(|e| e.into_inner());
+    let top = match &*stack {
+        Some(s) => s.top,
+        None => stack.insert(ChildStack::new()?).top,
+    };
+    let mut pidfd: c_int = -1;
+    // SAFETY: `clone` runs `child` on the stack above, in this process's memory (CLONE_VM),
+    // and CLONE_VFORK suspends this thread until the child has called `execve` or exited, so
+    // `args`, the vectors it points into and the stack (held under `STACK`'s lock) outlive
+    // every use the child makes of them. All signals are blocked in this thread around the
+    // call so that no handler of podvisor's can run in the child before it has reset them
+    // (the child starts with this thread's mask). `pidfd` receives the pidfd (CLONE_PIDFD).
+    let (pid, clone_error) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child,
+            top as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            &args as *const ChildArgs as *mut c_void,
+            &mut pidfd as *mut c_int,
+        );
+        let clone_error = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
+        (pid, clone_error)
+    };
+    drop(stack);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    // SAFETY: CLONE_PIDFD stored a new descriptor, owned by nobody else, in `pidfd`.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let error = args.error.load(Ordering::Acquire);
+    if error != 0 {
+        // The child exited with 127 without running the program; nobody else knows it.
+        let _ = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&pidfd)),
+            rustix::process::WaitIdOptions::EXITED,
+        );
+        return Err(io::Error::from_raw_os_error(error));
+    }
+    Ok((pid, pidfd))
+}
+
+/// The child, until `execve`. Runs on the child stack, sharing the parent's memory while the
+/// parent waits: only system calls (glibc's thin wrappers, raw `syscall` for the credential
+/// calls, whose glibc wrappers would signal the parent's threads), no allocation, no lock, no
+/// panic. Returns only if a step failed, after storing its errno in `args.error`.
+extern "C" fn child(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the parent's `ChildArgs`, alive while the parent is suspended; every
+    // pointer in it was built by `spawn` from vectors that outlive the call.
+    let args = unsafe { &*(arg as *const ChildArgs) };
+    let error = unsafe { child_exec(args) };
+    args.error.store(
+        if error == 0 { libc::EINVAL } else { error },
+        Ordering::Release,
+    );
+    127
+}
+
+/// The steps of `ExecPlan`; returns the errno of the one that failed.
+///
+/// # Safety
+/// Only in the child of `spawn`, with `args` as `spawn` built it.
+unsafe fn child_exec(args: &ChildArgs) -> c_int {
+    // SAFETY: see `child`; every call below is a system call on descriptors and strings the
+    // parent keeps alive.
+    unsafe {
+        let errno = || *libc::__errno_location();
+        // Signal handlers of podvisor's would run here, in its memory: back to the defaults
+        // (those set to be ignored stay ignored, except SIGPIPE, as std does).
+        for signo in 1..=64 {
+            if signo == libc::SIGKILL || signo == libc::SIGSTOP {
+                continue;
+            }
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(signo, ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if signo == libc::SIGPIPE
+                || (old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN)
+            {
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(signo, &new, ptr::null_mut());
+            }
+        }
+        if libc::setsid() < 0 {
+            return errno();
+        }
+        for i in 0..args.n_cgroup_procs {
+            let fd = *args.cgroup_procs.add(i);
+            if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
+                return errno();
+            }
+        }
+        for (target, fd) in (0..).zip(args.stdio) {
+            let r = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, target)
+            };
+            if r < 0 {
+                return errno();
+            }
+        }
+        if let Some(gid) = args.gid
+            && libc::syscall(libc::SYS_setgid, gid as libc::c_long) < 0
+        {
+            return errno();
+        }
+        if let Some(uid) = args.uid {
+            // Drop supplementary groups when allowed, as std does before `setuid`.
+            if libc::syscall(
+                libc::SYS_setgroups,
+                0 as libc::c_long,
+                ptr::null::<c_void>(),
+            ) < 0
+                && errno() != libc::EPERM
+            {
+                return errno();
+            }
+            if libc::syscall(libc::SYS_setuid, uid as libc::c_long) < 0 {
+                return errno();
+            }
+        }
+        if !args.cwd.is_null() && libc::chdir(args.cwd) < 0 {
+            return errno();
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
+
+        // glibc's `execvp`: try each candidate; a file without `#!` runs with the shell.
+        let mut got_eacces = false;
+        let mut last = libc::ENOENT;
+        for i in 0..args.n_candidates {
+            let path = *args.candidates.add(i);
+            libc::execve(path, args.argv, args.envp);
+            let mut e = errno();
+            if e == libc::ENOEXEC {
+                *args.script_argv.add(1) = path;
+                libc::execve(SHELL.as_ptr(), args.script_argv.cast_const(), args.envp);
+                e = errno();
+            }
+            match e {
+                libc::EACCES => got_eacces = true,
+                libc::ENOENT | libc::ESTALE | libc::ENOTDIR | libc::ENODEV | libc::ETIMEDOUT => {}
+                _ => return e,
+            }
+            last = e;
+        }
+        if got_eacces { libc::EACCES } else { last }
     }
 }
 
@@ -59,8 +323,8 @@ pub fn signal_from_raw(signo: i32) -> Option<Signal> {
 }
 
 /// Registers an owned descriptor (a pidfd) with tokio's reactor.
-pub(super) fn async_fd(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: `OwnedFd` owns the descriptor: it stays open and is the same descriptor for as
-    // long as the `AsyncFd` owns it, which is what `register` requires.
+pub(super) fn async_fd(fd: Arc<OwnedFd>) -> std::io::Result<AsyncFd<Arc<OwnedFd>>> {
+    // SAFETY: the `Arc` owns the descriptor: it stays open and is the same descriptor for as
+    // long as the `AsyncFd` holds a reference, which is what `register` requires.
     unsafe { AsyncFd::register(fd) }.map_err(|e| e.into())
 }

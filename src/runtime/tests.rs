@@ -270,6 +270,185 @@ async fn exec_in_container_fallback() {
     exec_in_container(CgroupMode::Off).await;
 }
 
+/// What a child is given before its program runs (`sys::spawn`): its own session and process
+/// group, its cgroup, no blocked signal and SIGPIPE not ignored, `/dev/null` as stdin, the
+/// environment as given (the last value of a name wins), the working directory, the user;
+/// `PATH` searched as `execvp` does (a file that is not executable is skipped, one without
+/// `#!` runs with `/bin/sh`).
+async fn child_setup(mode: CgroupMode) {
+    let env = runtime(mode, "setup");
+    let dir = tempfile::tempdir().unwrap();
+    let (bin1, bin2) = (dir.path().join("bin1"), dir.path().join("bin2"));
+    std::fs::create_dir(&bin1).unwrap();
+    std::fs::create_dir(&bin2).unwrap();
+    std::fs::write(bin1.join("tool"), "echo not executable\n").unwrap();
+    std::fs::write(bin2.join("tool"), "echo found in bin2 $A\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin2.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = rustix::process::getuid().is_root();
+    let mut spec = sh("exec sleep 100");
+    spec.working_dir = Some(dir.path().to_owned());
+    spec.env.push(("A".into(), "1".into()));
+    spec.env.push(("A".into(), "2".into()));
+    if root {
+        (spec.uid, spec.gid) = (Some(65534), Some(65534));
+    }
+    let c = env.runtime.start_container(request("app", spec)).unwrap();
+    let run = async |argv: &[&str]| {
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let outcome = env.runtime.exec(&c, &argv).unwrap().wait().await;
+        let output = String::from_utf8_lossy(&outcome.output).into_owned();
+        assert_eq!(outcome.status.code, 0, "{argv:?}: {output}");
+        output
+    };
+
+    let stat = run(&["cat", "/proc/self/stat"]).await;
+    let fields: Vec<&str> = stat.split_whitespace().collect();
+    assert_eq!(fields[0], fields[4], "own process group: {stat}");
+    assert_eq!(fields[0], fields[5], "own session: {stat}");
+    let status = run(&["cat", "/proc/self/status"]).await;
+    let mask = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{status}");
+    assert_eq!(
+        mask("SigIgn:") & (1 << (13 - 1)),
+        0,
+        "SIGPIPE ignored: {status}"
+    );
+    assert_eq!(run(&["readlink", "/proc/self/fd/0"]).await, "/dev/null\n");
+    assert_eq!(
+        run(&["pwd"]).await.trim(),
+        dir.path().canonicalize().unwrap().to_str().unwrap()
+    );
+    let printed = run(&["env"]).await;
+    assert!(printed.lines().any(|l| l == "A=2"), "{printed}");
+    assert!(!printed.lines().any(|l| l == "A=1"), "{printed}");
+    if let Some(cg) = &c.cgroup {
+        let own = run(&["cat", "/proc/self/cgroup"]).await;
+        let container = cg.dir.to_str().unwrap().split_once("/podvisor/").unwrap().1;
+        assert!(
+            own.lines().any(
+                |l| l.starts_with("0::") && l.contains(&format!("/podvisor/{container}/exec-"))
+            ),
+            "{own}"
+        );
+        if let Some(v1) = &cg.v1_memory {
+            let container = v1.to_str().unwrap().split_once("/podvisor/").unwrap().1;
+            assert!(
+                own.lines()
+                    .any(|l| l.contains(":memory:") && l.ends_with(container)),
+                "{own}"
+            );
+        }
+    }
+    if root {
+        assert_eq!(
+            run(&["sh", "-c", "id -u; id -g; id -G"]).await,
+            "65534\n65534\n65534\n"
+        );
+    }
+    c.kill_all();
+    c.wait().await;
+
+    // PATH: bin1's tool is not executable (skipped), bin2's has no `#!` (runs with sh).
+    let mut spec = sh("exec sleep 100");
+    spec.env = vec![(
+        "PATH".into(),
+        format!("{}:{}", bin1.display(), bin2.display()),
+    )];
+    spec.env.push(("A".into(), "x".into()));
+    let c = env
+        .runtime
+        .start_container(request("path", spec.clone()))
+        .err()
+        .unwrap();
+    let Error::Spawn(e) = c else { panic!("{c}") };
+    assert_eq!(
+        e.to_string(),
+        "exec: \"sh\": executable file not found in $PATH"
+    );
+    spec.argv = vec!["tool".into()];
+    let c = env
+        .runtime
+        .start_container(request("path", spec.clone()))
+        .unwrap();
+    assert_eq!(c.wait().await.status.code, 0);
+    let log = std::fs::read_to_string(&c.log_path).unwrap();
+    assert!(log.contains("found in bin2 x"), "{log}");
+    spec.env[0].1 = bin1.display().to_string();
+    let Error::Spawn(e) = env
+        .runtime
+        .start_container(request("path", spec.clone()))
+        .err()
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(e.to_string(), "exec: \"tool\": permission denied");
+    spec.argv = vec![bin2.join("tool").display().to_string()];
+    spec.working_dir = Some(dir.path().join("missing"));
+    let Error::Spawn(e) = env
+        .runtime
+        .start_container(request("path", spec))
+        .err()
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "chdir to cwd (\"{}\") set in config.json failed: no such file or directory",
+            dir.path().join("missing").display()
+        )
+    );
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn child_setup_cgroup() {
+    child_setup(CgroupMode::Auto).await;
+}
+
+#[tokio::test]
+async fn child_setup_fallback() {
+    child_setup(CgroupMode::Off).await;
+}
+
+/// An exec's cgroup is reused by the container's next exec once it is empty, never while a
+/// process the exec left in the background is still in it.
+#[tokio::test]
+async fn exec_cgroup_reused_once_empty() {
+    let env = runtime(CgroupMode::Auto, "reuse");
+    let c = env
+        .runtime
+        .start_container(request("app", sh("exec sleep 100")))
+        .unwrap();
+    if c.cgroup.is_none() {
+        eprintln!("no cgroups on this machine: nothing to check here");
+    } else {
+        let run = async |script: &str| {
+            let argv: Vec<String> = ["sh", "-c", script].iter().map(|s| s.to_string()).collect();
+            let outcome = env.runtime.exec(&c, &argv).unwrap().wait().await;
+            String::from_utf8_lossy(&outcome.output).into_owned()
+        };
+        let own = "grep ^0:: /proc/self/cgroup";
+        let first = run(own).await;
+        assert!(first.contains("/exec-"), "{first}");
+        assert_eq!(run(own).await, first);
+        let background = run(&format!("{own}; sleep 100 >/dev/null 2>&1 &")).await;
+        assert_eq!(background, first);
+        let after = run(own).await;
+        assert!(after.contains("/exec-"), "{after}");
+        assert_ne!(after, first, "a cgroup with a process left is not reused");
+    }
+    c.kill_all();
+    c.wait().await;
+    env.runtime.shutdown().await;
+}
+
 #[tokio::test]
 async fn start_error_names_the_missing_command() {
     let env = runtime(CgroupMode::Auto, "starterror");

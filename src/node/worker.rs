@@ -549,7 +549,7 @@ impl PodWorker {
             process: launch.process.clone(),
             memory_limit: launch.memory_limit,
         };
-        let process = match self.ctx.runtime.start_container(request) {
+        let process = match self.start_process(request).await {
             Ok(p) => p,
             Err(error) => {
                 let message = match &error {
@@ -699,6 +699,23 @@ impl PodWorker {
             }
         }
         self.publish();
+    }
+
+    /// `Runtime::start_container` on a blocking thread, at most `MAX_CONCURRENT_STARTS` at
+    /// once, so that a burst of starts does not hold the async threads (and the API) up.
+    async fn start_process(
+        &self,
+        request: StartRequest,
+    ) -> Result<Arc<crate::runtime::ContainerProcess>, crate::runtime::Error> {
+        // Why `ok()`: the semaphore is never closed.
+        let _permit = self.ctx.starts.acquire().await.ok();
+        let runtime = self.ctx.runtime.clone();
+        match tokio::task::spawn_blocking(move || runtime.start_container(request)).await {
+            Ok(started) => started,
+            Err(error) => Err(crate::runtime::Error::Spawn(std::io::Error::other(
+                error.to_string(),
+            ))),
+        }
     }
 
     /// Runs a postStart hook while still handling messages and exits.

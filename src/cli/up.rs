@@ -104,6 +104,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     // Warnings (unimplemented fields …) are printed once, before the stream.
     print_report(&report, false);
     let objects: Vec<Object> = report.objects().cloned().collect();
+    // The report holds every document decoded (twice over): 9 MB for 1,000 pods, kept for
+    // the node's whole life if not dropped here.
+    drop(report);
 
     let data_dir = match args.data_dir.clone() {
         Some(d) => d,

@@ -137,16 +137,13 @@ impl Cache {
                 dirty.deployments.insert(k.clone());
             }
         } else if change.resource == &resources::PODS {
-            let pod = if deleted {
+            // The typed pod is the change's, shared with the node and the other controllers.
+            let pod = change.pod();
+            if deleted {
                 self.pods.remove(&key);
-                serde_json::from_value::<Pod>(Value::clone(&change.object)).ok()
-            } else {
-                let pod = serde_json::from_value::<Pod>(Value::clone(&change.object)).ok();
-                if let Some(p) = &pod {
-                    self.pods.insert(key.clone(), Arc::new(p.clone()));
-                }
-                pod
-            };
+            } else if let Some(p) = &pod {
+                self.pods.insert(key.clone(), p.clone());
+            }
             let Some(pod) = pod else { return };
             for ((kind, k), rs) in &self.sets {
                 let owned = replicaset::controller_of(&pod.metadata.owner_references)

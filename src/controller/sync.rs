@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
@@ -44,17 +45,17 @@ impl Cache {
             }
             dirty.insert(key);
         } else if change.resource == &resources::PODS {
+            // The previous version is decoded only when a Service may select it.
             let previous = change
                 .previous
                 .as_ref()
-                .and_then(|p| serde_json::from_value::<Pod>(Value::clone(p)).ok());
+                .filter(|_| !self.services.is_empty())
+                .and_then(|p| Pod::deserialize(&**p).ok());
             let current = if change.change_type == ChangeType::Deleted {
                 self.pods.remove(&key);
                 None
             } else {
-                serde_json::from_value::<Pod>(Value::clone(&change.object))
-                    .ok()
-                    .map(Arc::new)
+                change.pod()
             };
             for (svc_key, svc) in &self.services {
                 let selected = |p: &Pod| endpoints::selects(svc, p);

@@ -81,7 +81,15 @@ pub struct NodeContext {
     pub ipam: Mutex<Ipam>,
     /// The gateway, for the termination barrier; None on a node without one.
     pub routing: Option<Arc<dyn Routing>>,
+    /// Container starts in flight (`MAX_CONCURRENT_STARTS`), each on a blocking thread.
+    pub starts: tokio::sync::Semaphore,
 }
+
+/// How many container starts run at once. A start (cgroup, log file, fork and exec) blocks
+/// its thread for milliseconds and spawns are serialised by the runtime's lock anyway; run on
+/// the async threads, 1,000 starting pods kept the API from answering for the whole start-up
+/// (BENCHMARKS.md "Scale"). Two: one spawning while the next prepares its cgroup and log.
+pub const MAX_CONCURRENT_STARTS: usize = 2;
 
 /// How far node shutdown has gone: 0 running, 1 terminate every pod gracefully, 2 (second
 /// signal) terminate with a grace of 1 s.
@@ -186,6 +194,7 @@ impl Node {
                 recorder,
                 ipam,
                 routing: None,
+                starts: tokio::sync::Semaphore::new(MAX_CONCURRENT_STARTS),
             }),
         }
     }

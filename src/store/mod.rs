@@ -25,10 +25,11 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event, Pod, PodStatus, Service};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
@@ -135,6 +136,9 @@ pub struct Change {
     /// The object before the change (None for ADDED), so that a watch with a selector can
     /// tell an object entering the selection from one leaving it, as the watch cache does.
     pub previous: Option<Arc<Value>>,
+    /// The object as a Pod, decoded once for every receiver of the change (`pod`): the node,
+    /// the controllers and `up` share one typed copy per version.
+    typed_pod: Arc<OnceLock<Option<Arc<Pod>>>>,
 }
 
 impl Change {
@@ -142,9 +146,9 @@ impl Change {
     pub fn pod(&self) -> Option<Arc<Pod>> {
         (self.resource == &resources::PODS)
             .then(|| {
-                serde_json::from_value(Value::clone(&self.object))
-                    .ok()
-                    .map(Arc::new)
+                self.typed_pod
+                    .get_or_init(|| Pod::deserialize(&*self.object).ok().map(Arc::new))
+                    .clone()
             })
             .flatten()
     }
@@ -152,7 +156,7 @@ impl Change {
     /// The object as an Event, if this is an event change.
     pub fn event(&self) -> Option<Event> {
         (self.resource == &resources::EVENTS)
-            .then(|| serde_json::from_value(Value::clone(&self.object)).ok())
+            .then(|| Event::deserialize(&*self.object).ok())
             .flatten()
     }
 }
@@ -214,7 +218,7 @@ pub trait Backend: Send + Sync {
 struct State {
     resource_version: u64,
     objects: BTreeMap<String, (&'static Resource, Arc<Value>)>,
-    history: VecDeque<Change>,
+    history: VecDeque<HistoryEntry>,
     /// The oldest resourceVersion a watch may resume after (history covers everything newer).
     history_floor: u64,
     /// Event aggregation key (`events::aggregation_key`) to the stored event's key.
@@ -226,6 +230,80 @@ struct State {
     services: ServiceIndex,
     /// Where Services get their addresses.
     service_network: ServiceNetwork,
+}
+
+/// A change kept for watch replay (`watch_from`). The newest version of an object shares the
+/// stored `Arc<Value>`; once it is superseded or deleted only its JSON text is kept, parsed
+/// again when a watch replays it. A pod as a `Value` is ~15 KB of small maps and its JSON ~2
+/// KB: 1,000 starting pods leave ~3,000 superseded versions in the history, which held 45 MB
+/// as `Value`s (BENCHMARKS.md "Scale").
+#[derive(Clone)]
+struct HistoryEntry {
+    change_type: ChangeType,
+    resource_version: u64,
+    resource: &'static Resource,
+    object: Kept,
+    previous: Option<Kept>,
+}
+
+/// One version of an object in the history.
+#[derive(Clone)]
+enum Kept {
+    /// The stored object (still current).
+    Live(Arc<Value>),
+    /// A superseded or deleted version, as JSON.
+    Json(Arc<str>),
+}
+
+impl Kept {
+    fn json(value: &Value) -> Kept {
+        Kept::Json(value.to_string().into())
+    }
+
+    fn value(&self) -> Arc<Value> {
+        match self {
+            Kept::Live(v) => v.clone(),
+            // Why `Null` can't happen: the text was written by `Value::to_string`.
+            Kept::Json(text) => Arc::new(serde_json::from_str(text).unwrap_or(Value::Null)),
+        }
+    }
+}
+
+impl HistoryEntry {
+    fn change(&self) -> Change {
+        Change {
+            change_type: self.change_type,
+            resource_version: self.resource_version,
+            resource: self.resource,
+            object: self.object.value(),
+            previous: self.previous.as_ref().map(Kept::value),
+            typed_pod: Arc::default(),
+        }
+    }
+}
+
+impl State {
+    /// `previous` (the stored version of an object that a commit replaces or deletes) as JSON,
+    /// and its history entry's copy turned into that same JSON, so the history stops holding
+    /// the `Value`.
+    fn supersede(&mut self, previous: &Arc<Value>) -> Kept {
+        let rv = meta_str(previous, "resourceVersion").and_then(|s| s.parse::<u64>().ok());
+        let entry = rv.and_then(|rv| {
+            let i = self
+                .history
+                .binary_search_by_key(&rv, |e| e.resource_version)
+                .ok()?;
+            self.history.get_mut(i)
+        });
+        match entry {
+            Some(entry) if matches!(&entry.object, Kept::Live(v) if Arc::ptr_eq(v, previous)) => {
+                let kept = Kept::json(previous);
+                entry.object = kept.clone();
+                kept
+            }
+            _ => Kept::json(previous),
+        }
+    }
 }
 
 /// The local store: memory, watch history, optional SQLite persistence.
@@ -404,8 +482,21 @@ impl Store {
         change_type: ChangeType,
         resource: &'static Resource,
         k: String,
-        mut object: Value,
+        object: Value,
     ) -> Arc<Value> {
+        self.commit_change(state, change_type, resource, k, object)
+            .object
+    }
+
+    /// `commit`, answering the change as watchers receive it.
+    fn commit_change(
+        &self,
+        state: &mut State,
+        change_type: ChangeType,
+        resource: &'static Resource,
+        k: String,
+        mut object: Value,
+    ) -> Change {
         state.resource_version += 1;
         let rv = state.resource_version;
         if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -444,22 +535,33 @@ impl Store {
         } else {
             self.memory_durable.send_replace(rv);
         }
+        let entry = HistoryEntry {
+            change_type,
+            resource_version: rv,
+            resource,
+            object: match change_type {
+                ChangeType::Deleted => Kept::json(&object),
+                _ => Kept::Live(object.clone()),
+            },
+            previous: previous.as_ref().map(|p| state.supersede(p)),
+        };
         let change = Change {
             change_type,
             resource_version: rv,
             resource,
             object: object.clone(),
             previous,
+            typed_pod: Arc::default(),
         };
-        state.history.push_back(change.clone());
+        state.history.push_back(entry);
         while state.history.len() > self.max_history {
             if let Some(old) = state.history.pop_front() {
                 state.history_floor = old.resource_version;
             }
         }
         // Why ignored: no watcher is not an error.
-        let _ = self.changes.send(change);
-        object
+        let _ = self.changes.send(change.clone());
+        change
     }
 
     fn not_found(resource: &Resource, name: &str) -> Error {
@@ -515,10 +617,26 @@ impl Store {
         if current.get("status") == Some(&status) {
             return Ok(Arc::new(to_pod(&current)));
         }
-        let mut next = Value::clone(&current);
-        next["status"] = status;
-        let stored = self.commit(&mut state, ChangeType::Modified, &resources::PODS, k, next);
-        Ok(Arc::new(to_pod(&stored)))
+        // Everything but the old status (cloning it only to overwrite it was most of the
+        // cost of a status write).
+        let mut next: serde_json::Map<String, Value> = current
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(field, _)| *field != "status")
+            .map(|(field, v)| (field.clone(), v.clone()))
+            .collect();
+        next.insert("status".to_owned(), status);
+        let change = self.commit_change(
+            &mut state,
+            ChangeType::Modified,
+            &resources::PODS,
+            k,
+            Value::Object(next),
+        );
+        drop(state);
+        // The typed pod the watchers (the node, which hands it back to the pod's worker) get.
+        Ok(change.pod().unwrap_or_default())
     }
 
     /// A pod delete with the API server's grace resolution (spec §1.1): `grace` is
@@ -997,13 +1115,13 @@ impl Backend for Store {
             });
         }
         let rx = self.changes.subscribe();
-        let replay = state
+        let start = state
             .history
-            .iter()
-            .filter(|c| c.resource_version > resource_version)
-            .cloned()
-            .collect();
-        Ok((replay, rx))
+            .partition_point(|e| e.resource_version <= resource_version);
+        let entries: Vec<HistoryEntry> = state.history.range(start..).cloned().collect();
+        drop(state);
+        // Superseded versions are parsed outside the lock.
+        Ok((entries.iter().map(HistoryEntry::change).collect(), rx))
     }
 
     fn snapshot(&self) -> (Vec<Change>, u64, broadcast::Receiver<Change>) {
@@ -1020,6 +1138,7 @@ impl Backend for Store {
                 resource,
                 object: object.clone(),
                 previous: None,
+                typed_pod: Arc::default(),
             })
             .collect();
         (objects, state.resource_version, rx)
@@ -1176,7 +1295,7 @@ pub fn bind_new_pod(value: &mut Value, node_name: &str) {
 }
 
 fn to_pod(value: &Value) -> Pod {
-    serde_json::from_value(value.clone()).unwrap_or_default()
+    Pod::deserialize(value).unwrap_or_default()
 }
 
 /// Five lowercase alphanumerics, as the API server appends for `generateName`.

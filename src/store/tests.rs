@@ -236,6 +236,65 @@ fn watch_replays_history_and_expires() {
 }
 
 #[test]
+fn watch_replays_superseded_and_deleted_versions() {
+    // Superseded versions are kept as JSON in the history; a replay gives them back whole,
+    // with the version each change replaced.
+    let store = Store::new();
+    let created = store.create_pod(pod("web", None), "n").unwrap();
+    let key = ObjectKey::new("default", "web");
+    let uid = created.metadata.uid.clone().unwrap();
+    for phase in ["Running", "Succeeded"] {
+        let status = PodStatus {
+            phase: Some(phase.to_owned()),
+            ..PodStatus::default()
+        };
+        store.update_pod_status(&key, &uid, status).unwrap();
+    }
+    store.delete_pod(&key, Some(0)).unwrap();
+    let (replay, _rx) = store.watch_from(0).unwrap();
+    let phases: Vec<(ChangeType, u64, Option<String>, Option<String>)> = replay
+        .iter()
+        .map(|c| {
+            let phase = |v: &Value| v.pointer("/status/phase").map(|p| p.to_string());
+            (
+                c.change_type,
+                c.resource_version,
+                phase(&c.object),
+                c.previous.as_deref().and_then(phase),
+            )
+        })
+        .collect();
+    let s = |p: &str| Some(format!("\"{p}\""));
+    assert_eq!(
+        phases,
+        [
+            (ChangeType::Added, 1, s("Pending"), None),
+            (ChangeType::Modified, 2, s("Running"), s("Pending")),
+            (ChangeType::Modified, 3, s("Succeeded"), s("Running")),
+            // The delete: deletion fields first, then the removal.
+            (ChangeType::Modified, 4, s("Succeeded"), s("Succeeded")),
+            (ChangeType::Deleted, 5, s("Succeeded"), s("Succeeded")),
+        ]
+    );
+    for c in &replay {
+        assert_eq!(
+            c.object["metadata"]["resourceVersion"],
+            c.resource_version.to_string(),
+            "each version is the one its change stored"
+        );
+    }
+    assert_eq!(
+        replay[1].object["status"],
+        serde_json::json!({"phase": "Running"})
+    );
+    assert!(
+        replay[2]
+            .pod()
+            .is_some_and(|p| p.metadata.uid.as_deref() == Some(&*uid))
+    );
+}
+
+#[test]
 fn updates_check_resource_version_and_bump_generation() {
     let store = Store::new();
     let created = store.create_pod(pod("web", Some(30)), "n").unwrap();

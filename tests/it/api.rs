@@ -1062,6 +1062,9 @@ async fn pod_crud_and_update_rules() {
         "pods \"web\" already exists",
     );
     assert_eq!(s["details"], json!({"name": "web", "kind": "pods"}));
+    // The node's status writes for the start are done before the read-modify-writes below
+    // (each PUT carries the resourceVersion it read; the start runs on a blocking thread).
+    api.node.wait_running("web", Duration::from_secs(10)).await;
 
     // Labels: a metadata change, generation unchanged.
     let mut next = api.get(&format!("{PODS}/web")).await.expect(200);

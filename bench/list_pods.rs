@@ -5,7 +5,10 @@
 //! JSON list, the same list as a server-side Table (what `kubectl get` asks for), a list with a
 //! label selector matching 10 %, a list with a field selector, and `kubectl get pods` end to end
 //! (when kubectl is installed). Reports latency percentiles, body sizes, ratios against the
-//! JSON list, and the node's RSS. Bounded: N pods, a fixed number of iterations, deadlines.
+//! JSON list, and the node's RSS. Then watch latency: a watch of every pod of the namespace
+//! is open while pods are patched one at a time (a label), and each event's arrival is timed
+//! from just before its PATCH was sent (with the PATCH's own round trip beside it).
+//! Bounded: N pods, a fixed number of iterations, deadlines.
 //!
 //! Run: `bench/list-pods.sh` (or `cargo run --release --example list_pods -- --help`).
 
@@ -124,6 +127,86 @@ async fn measure(
         samples,
         bytes,
     })
+}
+
+/// Sorted samples of the watch-latency phase.
+struct WatchLatency {
+    event: Vec<Duration>,
+    answer: Vec<Duration>,
+}
+
+/// Opens a watch of the namespace's pods at the current resourceVersion, then patches a label
+/// `seq=i` on pod `i % pods`, one PATCH at a time, and times the MODIFIED event carrying it.
+async fn watch_latency(
+    client: &Client,
+    pods: usize,
+    patches: usize,
+) -> anyhow::Result<WatchLatency> {
+    let list = client
+        .get(
+            "/api/v1/namespaces/default/pods?limit=1",
+            "application/json",
+        )
+        .await?
+        .json()?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .context("list without resourceVersion")?
+        .to_owned();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Option<String>)>();
+    let watcher = {
+        let client = client.clone();
+        let path = format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}");
+        tokio::spawn(async move {
+            client
+                .watch(&path, "application/json", move |event| {
+                    let seq = event["object"]["metadata"]["labels"]["seq"]
+                        .as_str()
+                        .map(str::to_owned);
+                    Ok(tx.send((Instant::now(), seq)).is_ok())
+                })
+                .await
+        })
+    };
+    let mut event = Vec::with_capacity(patches);
+    let mut answer = Vec::with_capacity(patches);
+    for i in 0..patches {
+        let name = format!("p-{:04}", i % pods);
+        let body = serde_json::to_vec(&json!({"metadata": {"labels": {"seq": i.to_string()}}}))?;
+        let t0 = Instant::now();
+        let reply = client
+            .call(
+                "PATCH",
+                &format!("/api/v1/namespaces/default/pods/{name}"),
+                Some("application/merge-patch+json"),
+                "application/json",
+                body,
+            )
+            .await?;
+        answer.push(t0.elapsed());
+        if reply.status != 200 {
+            bail!("patch {name}: {}", reply.error());
+        }
+        let want = i.to_string();
+        let arrived = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some((at, seq)) = rx.recv().await {
+                if seq.as_deref() == Some(want.as_str()) {
+                    return Some(at);
+                }
+            }
+            None
+        })
+        .await;
+        match arrived {
+            Ok(Some(at)) => event.push(at.saturating_duration_since(t0)),
+            Ok(None) => bail!("the watch ended before the event of patch {i}"),
+            Err(_) => bail!("no watch event for patch {i} within 10 s"),
+        }
+    }
+    watcher.abort();
+    event.sort();
+    answer.sort();
+    Ok(WatchLatency { event, answer })
 }
 
 fn kubectl_row(kubeconfig: &Path, home: &Path, iterations: usize) -> Option<Row> {
@@ -313,6 +396,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(row);
     }
     let rss = rss_kib(node.child.id());
+    let watch = watch_latency(&client, n, o.iterations * 4).await?;
 
     println!("## Listing {n} pods through the API\n");
     println!(
@@ -343,6 +427,26 @@ async fn main() -> anyhow::Result<()> {
         "\nNode RSS with {n} pods after the lists: {:.1} MiB.",
         rss as f64 / 1024.0
     );
+    println!(
+        "\n| watch of {n} pods, {} PATCHes one at a time | p50 ms | p90 ms | p99 ms | max ms |",
+        watch.event.len()
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for (name, samples) in [
+        ("PATCH sent → its watch event received", &watch.event),
+        (
+            "PATCH sent → PATCH answered (written to disk)",
+            &watch.answer,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            percentile(samples, 0.5).as_secs_f64() * 1e3,
+            percentile(samples, 0.9).as_secs_f64() * 1e3,
+            percentile(samples, 0.99).as_secs_f64() * 1e3,
+            samples.last().unwrap().as_secs_f64() * 1e3,
+        );
+    }
 
     // Stop the node (every pod gracefully) and wait for it.
     rustix::process::kill_process(

@@ -196,8 +196,6 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// Cancelled by `shutdown`: accept loops stop, client connections close gracefully.
     pub(crate) closing: CancellationToken,
-    /// Cancelled once the drain deadline has passed: every remaining task stops at once.
-    pub(crate) stop: CancellationToken,
     /// Zero of the back-off clock (`now_nanos`).
     epoch: Instant,
     /// Backend connection pools per backend: one per worker thread.
@@ -219,13 +217,15 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Spawns `future` as a task of the gateway that ends at the latest when `stop` fires,
-    /// on the calling task's runtime (a worker's: it stays on this thread).
+    /// Spawns `future` as a task of the gateway on the calling task's runtime: a worker's,
+    /// so it stays on this thread and is dropped with the worker's runtime when `shutdown`
+    /// cuts what did not finish (no per-task stop signal: polling a token shared by every
+    /// worker would lock its mutex from all of them on every wake-up).
     pub(crate) fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        self.spawn_on(future, &tokio::runtime::Handle::current());
+        self.tasks.spawn(future);
     }
 
     /// [`Shared::spawn`] on the runtime of `handle`.
@@ -233,16 +233,7 @@ impl Shared {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let stop = self.stop.clone();
-        self.tasks.spawn_on(
-            async move {
-                tokio::select! {
-                    () = future => {}
-                    () = stop.cancelled() => {}
-                }
-            },
-            handle,
-        );
+        self.tasks.spawn_on(future, handle);
     }
 }
 
@@ -321,7 +312,6 @@ impl Gateway {
                     config,
                     tasks: TaskTracker::new(),
                     closing,
-                    stop: CancellationToken::new(),
                     epoch: Instant::now(),
                     applied: watch::Sender::new(0),
                 }),
@@ -569,12 +559,14 @@ impl Gateway {
                 remaining = inner.shared.tasks.len(),
                 "gateway connections still open after the drain timeout: cut"
             );
-            inner.shared.stop.cancel();
-            inner.shared.tasks.wait().await;
         }
+        // Stopping the workers' runtimes drops whatever task is left on them.
         let workers = lock(&inner.workers).take();
         if let Some(mut workers) = workers {
             workers.stop().await;
+        }
+        if !drained {
+            inner.shared.tasks.wait().await;
         }
         inner.shared.bump();
         info!("gateway stopped");
@@ -631,6 +623,9 @@ async fn accept_loop(
     token: CancellationToken,
     closed: Arc<ClosedOnDrop>,
 ) {
+    // The route's `closed` for this loop's connections: a token of this worker's own, so
+    // that their wake-ups lock no token another worker polls.
+    let connections_closed = route.closed.child_token();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -641,10 +636,13 @@ async fn accept_loop(
             Ok((stream, peer)) => {
                 let route = route.clone();
                 let shared = route.shared.clone();
+                let closed = connections_closed.clone();
                 shared.spawn(async move {
                     match route.protocol() {
                         Protocol::Tcp => tcp::serve(route, stream, peer).await,
-                        Protocol::Http | Protocol::H2c => http::serve(route, stream, peer).await,
+                        Protocol::Http | Protocol::H2c => {
+                            http::serve(route, stream, peer, closed).await;
+                        }
                     }
                 });
             }

@@ -34,7 +34,13 @@ use super::{ConnCount, Exec, Protocol, connect};
 
 /// Serves one client connection until it closes, the listener is removed or the gateway
 /// shuts down (then requests in flight finish and the connection closes).
-pub(crate) async fn serve(route: Arc<Route>, stream: TcpStream, peer: SocketAddr) {
+/// `closed` is the route's (or a child of it).
+pub(crate) async fn serve(
+    route: Arc<Route>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    closed: tokio_util::sync::CancellationToken,
+) {
     // Why ignored: Nagle only delays small writes; the connection works either way.
     let _ = stream.set_nodelay(true);
     let mut builder = auto::Builder::new(Exec(route.shared.clone()));
@@ -51,7 +57,7 @@ pub(crate) async fn serve(route: Arc<Route>, stream: TcpStream, peer: SocketAddr
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        () = route.closed.cancelled() => {
+        () = closed.cancelled() => {
             connection.as_mut().graceful_shutdown();
             connection.await
         }

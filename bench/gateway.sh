@@ -6,9 +6,12 @@
 # Same load tool, same connections, one after the other in one run:
 #   throughput: wrk, 1 thread, --connections, --seconds each;
 #   latency:    oha at a fixed --rate for --seconds each, p50/p99 and the p99 added over direct.
+# With --rounds N every target is measured N times, the targets taking turns, and the table
+# shows each figure's median (a 2-core machine is noisy; turns spread the noise).
 # Prints a table with ratios to podvisor.
 #
 # Usage: bench/gateway.sh [--seconds S (10)] [--connections C (32)] [--rate R (2000)]
+#                         [--rounds N (1)]
 # Installs nginx-light, haproxy and wrk with apt-get and oha with cargo (into bench/.tools)
 # when missing. Loopback only: backend 127.61.0.1:8080, nginx 127.61.0.2:80, HAProxy
 # 127.61.0.3:80 and :81 (tcp), podvisor Services from 127.62.0.0/24. About 2 minutes.
@@ -19,21 +22,27 @@ root=$(pwd)
 seconds=10
 connections=32
 rate=2000
+rounds=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --seconds) seconds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/gateway.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for n in "$seconds" "$connections" "$rate"; do
-    case "$n" in '' | *[!0-9]*) echo "bench/gateway.sh: --seconds, --connections and --rate take whole numbers" >&2; exit 2 ;; esac
+for n in "$seconds" "$connections" "$rate" "$rounds"; do
+    case "$n" in '' | *[!0-9]*) echo "bench/gateway.sh: --seconds, --connections, --rate and --rounds take whole numbers" >&2; exit 2 ;; esac
 done
 if [ "$seconds" -lt 2 ] || [ "$seconds" -gt 60 ] || [ "$connections" -lt 1 ] || [ "$connections" -gt 512 ] ||
-    [ "$rate" -lt 1 ] || [ "$rate" -gt 50000 ]; then
-    echo "bench/gateway.sh: --seconds 2..60, --connections 1..512, --rate 1..50000" >&2
+    [ "$rate" -lt 1 ] || [ "$rate" -gt 50000 ] || [ "$rounds" -lt 1 ] || [ "$rounds" -gt 9 ]; then
+    echo "bench/gateway.sh: --seconds 2..60, --connections 1..512, --rate 1..50000, --rounds 1..9" >&2
+    exit 2
+fi
+if [ $((seconds * 2 * 7 * rounds)) -gt 540 ]; then
+    echo "bench/gateway.sh: --seconds x --rounds too long (2 x 7 targets x S x N must stay under 9 minutes)" >&2
     exit 2
 fi
 
@@ -193,28 +202,32 @@ for url in http://127.61.0.1:8080/ http://127.61.0.2/ http://127.61.0.3/ "http:/
     wait_ok "$url"
 done
 
-# measure NAME URL: wrk throughput, then oha latency at a fixed rate.
+# measure NAME URL ROUND: wrk throughput, then oha latency at a fixed rate.
 : >"$work/results"
 measure() {
-    echo "$1: wrk -t1 -c$connections -d${seconds}s $2" >&2
-    wrk -t1 -c"$connections" -d"${seconds}s" "$2" >"$work/$1.wrk"
-    echo "$1: oha -q $rate -z ${seconds}s" >&2
-    "$oha" --no-tui -q "$rate" -z "${seconds}s" -c "$connections" -w --output-format json "$2" >"$work/$1.json"
-    echo "$1 $work/$1.wrk $work/$1.json" >>"$work/results"
+    echo "$1 (round $3): wrk -t1 -c$connections -d${seconds}s $2" >&2
+    wrk -t1 -c"$connections" -d"${seconds}s" "$2" >"$work/$1.$3.wrk"
+    echo "$1 (round $3): oha -q $rate -z ${seconds}s" >&2
+    "$oha" --no-tui -q "$rate" -z "${seconds}s" -c "$connections" -w --output-format json "$2" >"$work/$1.$3.json"
+    echo "$1 $work/$1.$3.wrk $work/$1.$3.json" >>"$work/results"
 }
-measure direct http://127.61.0.1:8080/
-measure podvisor "http://$vip/"
-measure nginx http://127.61.0.2/
-measure haproxy http://127.61.0.3/
-measure direct-tcp http://127.61.0.1:8080/
-measure podvisor-tcp "http://$vip:81/"
-measure haproxy-tcp http://127.61.0.3:81/
+round=1
+while [ "$round" -le "$rounds" ]; do
+    measure direct http://127.61.0.1:8080/ "$round"
+    measure podvisor "http://$vip/" "$round"
+    measure nginx http://127.61.0.2/ "$round"
+    measure haproxy http://127.61.0.3/ "$round"
+    measure direct-tcp http://127.61.0.1:8080/ "$round"
+    measure podvisor-tcp "http://$vip:81/" "$round"
+    measure haproxy-tcp http://127.61.0.3:81/ "$round"
+    round=$((round + 1))
+done
 
-python3 - "$work/results" "$seconds" "$connections" "$rate" <<'EOF'
-import json, re, sys
+python3 - "$work/results" "$seconds" "$connections" "$rate" "$rounds" <<'EOF'
+import json, re, statistics, sys
 
-results, seconds, connections, rate = sys.argv[1:5]
-rows = {}
+results, seconds, connections, rate, rounds = sys.argv[1:6]
+runs = {}
 for line in open(results):
     name, wrk_path, oha_path = line.split()
     text = open(wrk_path).read()
@@ -225,7 +238,7 @@ for line in open(results):
     codes = oha["statusCodeDistribution"]
     failed = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(oha["errorDistribution"].values())
     p = oha["latencyPercentiles"]
-    rows[name] = dict(
+    runs.setdefault(name, []).append(dict(
         rps=rps,
         wrk_errors=(int(errors.group(1)) if errors else 0),
         socket=(socket.group(1) if socket else ""),
@@ -233,14 +246,31 @@ for line in open(results):
         p99=p["p99"] * 1e6,
         failed=failed,
         total=sum(codes.values()) + sum(oha["errorDistribution"].values()),
+    ))
+# Per target: the median of each figure over the rounds; failures and totals summed.
+rows = {}
+for name, rs in runs.items():
+    rows[name] = dict(
+        rps=statistics.median(r["rps"] for r in rs),
+        p50=statistics.median(r["p50"] for r in rs),
+        p99=statistics.median(r["p99"] for r in rs),
+        wrk_errors=sum(r["wrk_errors"] for r in rs),
+        socket="; ".join(r["socket"] for r in rs if r["socket"]),
+        failed=sum(r["failed"] for r in rs),
+        total=sum(r["total"] for r in rs),
+        all_rps=[r["rps"] for r in rs],
     )
 
 print("## Gateway vs nginx and HAProxy\n")
 print(f"wrk 1 thread, {connections} keep-alive connections, {seconds} s per target (throughput); "
       f"oha at {rate} req/s, {connections} connections, {seconds} s (latency). Backend: nginx, 1 worker, "
-      f"`return 200` from memory.\n")
-print("| path | requests/s (wrk) | vs podvisor | p50 µs (oha) | p99 µs | p99 added over direct µs | failed (wrk non-2xx / oha) |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+      f"`return 200` from memory.")
+if int(rounds) > 1:
+    print(f"{rounds} rounds, the targets taking turns; each figure is the median over the rounds "
+          f"(requests/s of every round in the last column).")
+print()
+print("| path | requests/s (wrk) | vs podvisor | p50 µs (oha) | p99 µs | p99 added over direct µs | failed (wrk non-2xx / oha) | requests/s per round |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
 for group, ref, direct in (("", "podvisor", "direct"), ("-tcp", "podvisor-tcp", "direct-tcp")):
     for name in [n for n in rows if n.endswith(group) and (group or not n.endswith("-tcp"))]:
         r = rows[name]
@@ -248,7 +278,8 @@ for group, ref, direct in (("", "podvisor", "direct"), ("-tcp", "podvisor-tcp", 
         added = r["p99"] - rows[direct]["p99"]
         socket = f" ({r['socket']})" if r["socket"] else ""
         print(f"| {name} | {r['rps']:,.0f} | {ratio:.2f}x | {r['p50']:.0f} | {r['p99']:.0f} | "
-              f"{added:+.0f} | {r['wrk_errors']}{socket} / {r['failed']} of {r['total']} |")
+              f"{added:+.0f} | {r['wrk_errors']}{socket} / {r['failed']} of {r['total']} | "
+              f"{' '.join(f'{x:,.0f}' for x in r['all_rps'])} |")
 pv, ng, hp = rows["podvisor"], rows["nginx"], rows["haproxy"]
 print()
 print(f"Targets (DESIGN): L7 throughput >= nginx and HAProxy: podvisor {pv['rps']:,.0f} req/s = "

@@ -33,6 +33,15 @@ fn sh(script: &str) -> ProcessSpec {
     }
 }
 
+/// The spawn error `start_container` answers for `request`, as text.
+fn spawn_error(runtime: &Runtime, request: StartRequest) -> String {
+    match runtime.start_container(request) {
+        Err(Error::Spawn(e)) => e.to_string(),
+        Err(other) => panic!("not a spawn error: {other}"),
+        Ok(_) => panic!("started"),
+    }
+}
+
 fn request(name: &str, process: ProcessSpec) -> StartRequest {
     StartRequest {
         namespace: "default".into(),
@@ -359,14 +368,8 @@ async fn child_setup(mode: CgroupMode) {
         format!("{}:{}", bin1.display(), bin2.display()),
     )];
     spec.env.push(("A".into(), "x".into()));
-    let c = env
-        .runtime
-        .start_container(request("path", spec.clone()))
-        .err()
-        .unwrap();
-    let Error::Spawn(e) = c else { panic!("{c}") };
     assert_eq!(
-        e.to_string(),
+        spawn_error(&env.runtime, request("path", spec.clone())),
         "exec: \"sh\": executable file not found in $PATH"
     );
     spec.argv = vec!["tool".into()];
@@ -378,27 +381,14 @@ async fn child_setup(mode: CgroupMode) {
     let log = std::fs::read_to_string(&c.log_path).unwrap();
     assert!(log.contains("found in bin2 x"), "{log}");
     spec.env[0].1 = bin1.display().to_string();
-    let Error::Spawn(e) = env
-        .runtime
-        .start_container(request("path", spec.clone()))
-        .err()
-        .unwrap()
-    else {
-        panic!()
-    };
-    assert_eq!(e.to_string(), "exec: \"tool\": permission denied");
+    assert_eq!(
+        spawn_error(&env.runtime, request("path", spec.clone())),
+        "exec: \"tool\": permission denied"
+    );
     spec.argv = vec![bin2.join("tool").display().to_string()];
     spec.working_dir = Some(dir.path().join("missing"));
-    let Error::Spawn(e) = env
-        .runtime
-        .start_container(request("path", spec))
-        .err()
-        .unwrap()
-    else {
-        panic!()
-    };
     assert_eq!(
-        e.to_string(),
+        spawn_error(&env.runtime, request("path", spec)),
         format!(
             "chdir to cwd (\"{}\") set in config.json failed: no such file or directory",
             dir.path().join("missing").display()
@@ -454,29 +444,13 @@ async fn start_error_names_the_missing_command() {
     let env = runtime(CgroupMode::Auto, "starterror");
     let mut spec = sh("");
     spec.argv = vec!["podvisor-no-such-command".into()];
-    let err = env
-        .runtime
-        .start_container(request("app", spec.clone()))
-        .err()
-        .unwrap();
-    let Error::Spawn(e) = err else {
-        panic!("{err}")
-    };
     assert_eq!(
-        e.to_string(),
+        spawn_error(&env.runtime, request("app", spec.clone())),
         "exec: \"podvisor-no-such-command\": executable file not found in $PATH"
     );
     spec.argv = vec!["/nonexistent/bin/app".into()];
-    let Error::Spawn(e) = env
-        .runtime
-        .start_container(request("app", spec))
-        .err()
-        .unwrap()
-    else {
-        panic!()
-    };
     assert_eq!(
-        e.to_string(),
+        spawn_error(&env.runtime, request("app", spec)),
         "exec: \"/nonexistent/bin/app\": stat /nonexistent/bin/app: no such file or directory"
     );
     env.runtime.shutdown().await;

@@ -14,7 +14,7 @@
 #                         [--rounds N (1)]
 # Installs nginx-light, haproxy and wrk with apt-get and oha with cargo (into bench/.tools)
 # when missing. Loopback only: backend 127.61.0.1:8080, nginx 127.61.0.2:80, HAProxy
-# 127.61.0.3:80 and :81 (tcp), podvisor Services from 127.62.0.0/24. About 2 minutes.
+# 127.61.0.3:80 and :81 (tcp), podvisor Services from 127.62.0.0/24. About 2 minutes per round at 10 s.
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/gateway.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -77,7 +77,7 @@ pub struct GatewayConfig {
     /// How long [`Gateway::shutdown`] lets open connections finish before cutting them.
     pub drain_timeout: Duration,
     /// Threads that accept and proxy, each with its own runtime and backend pools; 0 means
-    /// one per core.
+    /// one per core (`Gateway::new` resolves it, so the gateway's copy is the count).
     pub workers: usize,
 }
 
@@ -198,8 +198,6 @@ pub(crate) struct Shared {
     pub(crate) closing: CancellationToken,
     /// Zero of the back-off clock (`now_nanos`).
     epoch: Instant,
-    /// Backend connection pools per backend: one per worker thread.
-    pub(crate) pools: usize,
     /// Counts changes the termination barrier waits for: applied `set_endpoints`,
     /// `remove_listener` and `set_listener` calls, and the last pick from a replaced endpoint
     /// set or the last response head of a request sent to a draining endpoint.
@@ -308,7 +306,6 @@ impl Gateway {
         Ok(Gateway {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared {
-                    pools: workers.len(),
                     config,
                     tasks: TaskTracker::new(),
                     closing,

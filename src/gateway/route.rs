@@ -341,7 +341,7 @@ impl Route {
                     let b = Arc::new(Backend::new(
                         endpoint.addr,
                         endpoint.target.clone(),
-                        self.shared.pools,
+                        self.shared.config.workers,
                     ));
                     backends.insert(endpoint.addr, Arc::downgrade(&b));
                     b

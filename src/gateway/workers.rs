@@ -79,11 +79,6 @@ impl Workers {
         Ok(Workers { workers })
     }
 
-    /// How many workers run.
-    pub(crate) fn len(&self) -> usize {
-        self.workers.len()
-    }
-
     /// The runtime handles of the workers, by index.
     pub(crate) fn handles(&self) -> impl Iterator<Item = &Handle> {
         self.workers.iter().map(|w| &w.handle)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
@@ -48,9 +48,11 @@ pub(crate) async fn serve(
     builder.http2().timer(TokioTimer::new());
     let service = {
         let route = route.clone();
+        let client = Arc::new(Client::new(peer.ip()));
         service_fn(move |request| {
             let route = route.clone();
-            async move { Ok::<_, Infallible>(proxy(&route, peer.ip(), request).await) }
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(proxy(&route, &client, request).await) }
         })
     };
     let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -161,7 +163,7 @@ impl Body for ProxyBody {
 }
 
 /// Proxies one request and records its metrics.
-async fn proxy(route: &Route, client: IpAddr, request: Request<Incoming>) -> Response<ProxyBody> {
+async fn proxy(route: &Route, client: &Client, request: Request<Incoming>) -> Response<ProxyBody> {
     let start = Instant::now();
     route.metrics.requests.inc();
     let version = request.version();
@@ -246,7 +248,7 @@ fn sent_failure(error: hyper::Error, reused: bool, replay: Option<Request<ReqBod
 async fn forward(
     route: &Route,
     protocol: Protocol,
-    client: IpAddr,
+    client: &Client,
     mut request: Request<ReqBody>,
 ) -> Response<ProxyBody> {
     let h2 = protocol == Protocol::H2c;
@@ -259,7 +261,7 @@ async fn forward(
     let mut tried = Tried::default();
     let mut tries = 0;
     let mut last_error = String::new();
-    while let Some(pick) = route.pick_next(client, &tried) {
+    while let Some(pick) = route.pick_next(client.ip, &tried) {
         let Pick {
             backend,
             fallback,
@@ -469,9 +471,9 @@ async fn send_h2(
 /// Makes a client's request fit the backend: hop-by-hop headers dropped, `X-Forwarded-For`
 /// appended, HTTP/1.1 in origin form with a `Host`, or HTTP/2 in absolute form. `Host` is
 /// kept as the client sent it.
-fn prepare(request: &mut Request<ReqBody>, client: IpAddr, h2: bool) -> Result<(), &'static str> {
+fn prepare(request: &mut Request<ReqBody>, client: &Client, h2: bool) -> Result<(), &'static str> {
     strip_hop_by_hop(request.headers_mut());
-    append_forwarded_for(request.headers_mut(), client);
+    client.append_forwarded_for(request.headers_mut());
     if h2 {
         *request.version_mut() = Version::HTTP_2;
         if request.uri().authority().is_none() {
@@ -517,38 +519,106 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Drops the headers that describe one connection (RFC 9110 §7.6.1), and those the
 /// `Connection` header names; `TE: trailers` stays (gRPC needs it).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
+///
+/// On the path of every request and response, so it looks the headers over once and hashes
+/// only what it removes: most messages have none of these but `Connection: keep-alive`.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut found = Hop::default();
+    for name in headers.keys() {
+        if *name == header::CONNECTION {
+            found.connection = true;
+        } else if *name == KEEP_ALIVE {
+            found.keep_alive = true;
+        } else if *name == PROXY_CONNECTION {
+            found.proxy_connection = true;
+        } else if *name == header::TRANSFER_ENCODING {
+            found.transfer_encoding = true;
+        } else if *name == header::UPGRADE {
+            found.upgrade = true;
+        } else if *name == header::TE {
+            found.te = true;
+        }
+    }
+    if found.connection {
+        // Tokens that name no header (`close`) or one removed below (`keep-alive`) are the
+        // common case: no list is built for them.
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for name in named {
             headers.remove(name);
         }
         headers.remove(header::CONNECTION);
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
-    headers.remove(header::TRANSFER_ENCODING);
-    headers.remove(header::UPGRADE);
-    if headers
-        .get(header::TE)
-        .is_some_and(|te| !te.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    if found.keep_alive {
+        headers.remove(KEEP_ALIVE);
+    }
+    if found.proxy_connection {
+        headers.remove(PROXY_CONNECTION);
+    }
+    if found.transfer_encoding {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
+    if found.upgrade {
+        headers.remove(header::UPGRADE);
+    }
+    if found.te
+        && headers
+            .get(header::TE)
+            .is_some_and(|te| !te.as_bytes().eq_ignore_ascii_case(b"trailers"))
     {
         headers.remove(header::TE);
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
-    let value = match headers.get(&X_FORWARDED_FOR).map(|v| v.to_str()) {
-        Some(Ok(previous)) => format!("{previous}, {client}"),
-        _ => client.to_string(),
-    };
-    if let Ok(value) = HeaderValue::try_from(value) {
+/// Which hop-by-hop headers a message has (see [`strip_hop_by_hop`]).
+#[derive(Default)]
+struct Hop {
+    connection: bool,
+    keep_alive: bool,
+    proxy_connection: bool,
+    transfer_encoding: bool,
+    upgrade: bool,
+    te: bool,
+}
+
+/// The peer of a client connection, its address written once as the value it adds to
+/// `X-Forwarded-For` (not formatted again for every request).
+pub(crate) struct Client {
+    pub(crate) ip: IpAddr,
+    forwarded_for: HeaderValue,
+}
+
+impl Client {
+    pub(crate) fn new(ip: IpAddr) -> Client {
+        let forwarded_for = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
+            .expect("an IP address is a valid header value");
+        Client { ip, forwarded_for }
+    }
+
+    /// Appends the client to `X-Forwarded-For` (a proxy before us may have started it; a
+    /// value that is not text is replaced).
+    pub(crate) fn append_forwarded_for(&self, headers: &mut HeaderMap) {
+        let value = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::to_str) {
+            Some(Ok(previous)) => {
+                let mut value =
+                    BytesMut::with_capacity(previous.len() + 2 + self.forwarded_for.len());
+                value.extend_from_slice(previous.as_bytes());
+                value.extend_from_slice(b", ");
+                value.extend_from_slice(self.forwarded_for.as_bytes());
+                match HeaderValue::from_maybe_shared(value.freeze()) {
+                    Ok(value) => value,
+                    Err(_) => return,
+                }
+            }
+            _ => self.forwarded_for.clone(),
+        };
         headers.insert(X_FORWARDED_FOR, value);
     }
 }

@@ -1370,3 +1370,65 @@ async fn shutdown_cuts_what_is_still_open_after_the_drain_timeout() {
     hold.abort();
     backend.release.send_replace(true);
 }
+
+// ----- header rewriting (pure) -----
+
+fn headers(pairs: &[(&str, &str)]) -> ::http::HeaderMap {
+    let mut map = ::http::HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            ::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            ::http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+fn names(map: &::http::HeaderMap) -> Vec<&str> {
+    let mut names: Vec<&str> = map.keys().map(::http::HeaderName::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+#[test]
+fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+    let mut map = headers(&[
+        ("connection", "keep-alive, X-Trace"),
+        ("connection", "close,upgrade"),
+        ("keep-alive", "timeout=5"),
+        ("proxy-connection", "keep-alive"),
+        ("transfer-encoding", "chunked"),
+        ("upgrade", "websocket"),
+        ("x-trace", "1"),
+        ("te", "gzip"),
+        ("host", "web.test"),
+        ("content-type", "text/plain"),
+    ]);
+    http::strip_hop_by_hop(&mut map);
+    assert_eq!(names(&map), ["content-type", "host"]);
+}
+
+#[test]
+fn te_trailers_and_end_to_end_headers_stay() {
+    let mut map = headers(&[("te", "trailers"), ("content-length", "5"), ("x-keep", "1")]);
+    http::strip_hop_by_hop(&mut map);
+    assert_eq!(names(&map), ["content-length", "te", "x-keep"]);
+    let mut map = headers(&[("connection", "keep-alive"), ("x-keep", "1")]);
+    http::strip_hop_by_hop(&mut map);
+    assert_eq!(names(&map), ["x-keep"]);
+}
+
+#[test]
+fn the_client_is_appended_to_x_forwarded_for() {
+    let client = http::Client::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)));
+    let mut map = headers(&[]);
+    client.append_forwarded_for(&mut map);
+    assert_eq!(map["x-forwarded-for"], "127.0.0.9");
+    let mut map = headers(&[("x-forwarded-for", "10.0.0.1, 10.0.0.2")]);
+    client.append_forwarded_for(&mut map);
+    assert_eq!(map["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 127.0.0.9");
+    let ipv6 = http::Client::new("::1".parse().unwrap());
+    let mut map = headers(&[]);
+    ipv6.append_forwarded_for(&mut map);
+    assert_eq!(map["x-forwarded-for"], "::1");
+}

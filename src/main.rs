@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc, not glibc's malloc: with its background thread and the decay settings in
+/// `.cargo/config.toml` it returns freed pages to the kernel, where glibc kept them resident
+/// (the node's RSS with 1,000 pods: BENCHMARKS.md "Node memory"). The binary only; the tests
+/// run the node in-process with the system allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PODVISOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

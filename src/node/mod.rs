@@ -20,7 +20,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use futures_util::FutureExt;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -29,7 +30,7 @@ use crate::lifecycle::events::{self, EventType};
 use crate::model::env::NodeAllocatable;
 use crate::model::image_map::ImageMap;
 use crate::runtime::Runtime;
-use crate::store::events::{Source, pod_event};
+use crate::store::events::{Source, object_event, pod_event, pod_reference};
 use crate::store::{Change, ChangeType, ObjectKey, Store};
 
 use self::ipam::{Cidr, Ipam};
@@ -140,15 +141,43 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
-        tracing::debug!(pod = %events::format_pod(pod), container, reason, message, "event");
+        self.container_of(&pod_reference(pod), container, kind, type_, reason, message);
+    }
+
+    /// `container` for a pod known only by its reference (`store::events::pod_reference`),
+    /// as probe workers keep it.
+    pub fn container_of(
+        &self,
+        pod: &ObjectReference,
+        container: &str,
+        kind: ContainerKind,
+        type_: EventType,
+        reason: &str,
+        message: &str,
+    ) {
+        tracing::debug!(
+            pod = %format_args!(
+                "{}_{}({})",
+                pod.name.as_deref().unwrap_or_default(),
+                pod.namespace.as_deref().unwrap_or("default"),
+                pod.uid.as_deref().unwrap_or_default()
+            ),
+            container,
+            reason,
+            message,
+            "event"
+        );
         let list = if kind.is_init_list() {
             "initContainers"
         } else {
             "containers"
         };
-        self.store.record_event(pod_event(
-            pod,
-            Some(format!("spec.{list}{{{container}}}")),
+        let involved = ObjectReference {
+            field_path: Some(format!("spec.{list}{{{container}}}")),
+            ..pod.clone()
+        };
+        self.store.record_event(object_event(
+            involved,
             type_.as_str(),
             reason,
             message,
@@ -337,10 +366,9 @@ impl Node {
         let task_key = ObjectKey::of_pod(&pod);
         let worker = PodWorker::new(self.ctx.clone(), pod, rx, tx.clone());
         let task_uid = uid.clone();
-        tasks.spawn(async move {
-            worker.run().await;
-            (task_uid, task_key)
-        });
+        // `map`, not an `async` block that awaits `worker.run()`: the block would hold the
+        // worker it moves into `run` as well as `run`'s own copy, in every idle task.
+        tasks.spawn(worker.run().map(move |()| (task_uid, task_key)));
         workers.insert(uid, WorkerHandle { tx });
     }
 

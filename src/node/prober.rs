@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Container, Pod, Probe};
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Probe};
 use tokio::sync::{mpsc, watch};
 
 use super::NodeContext;
@@ -43,8 +43,12 @@ pub struct ProbeUpdate {
 /// What a probe worker probes.
 pub struct ProbeWorker {
     pub ctx: Arc<NodeContext>,
-    pub pod: Arc<Pod>,
-    pub container: Container,
+    /// The pod its events name (`involvedObject`, as of the container's start): a reference,
+    /// not the object, which would keep a superseded version of the pod alive for as long as
+    /// the container runs (~4 KB per probed pod).
+    pub pod: ObjectReference,
+    /// Shared by the container's probe workers (a `Container` is ~2 KB before its strings).
+    pub container: Arc<Container>,
     pub container_kind: ContainerKind,
     pub instance: Arc<RunningInstance>,
     pub pod_ip: String,
@@ -119,7 +123,9 @@ impl ProbeWorker {
                 process: &self.instance.process,
                 pod_ip: &self.pod_ip,
             };
-            let (outcome, output) = probe::run(&target, &self.probe, timeout).await;
+            // Boxed: the run (exec, HTTP, gRPC clients) is most of this future's size, and an
+            // idle probe worker would hold that much between runs (~10 KB per probed pod).
+            let (outcome, output) = Box::pin(probe::run(&target, &self.probe, timeout)).await;
             match outcome {
                 ProbeOutcome::Failure => self.event(
                     EventType::Warning,
@@ -150,7 +156,7 @@ impl ProbeWorker {
     }
 
     fn event(&self, type_: EventType, reason: &str, message: &str) {
-        self.ctx.recorder.container(
+        self.ctx.recorder.container_of(
             &self.pod,
             &self.container.name,
             self.container_kind,

@@ -165,7 +165,10 @@ impl PodWorker {
     }
 
     /// Runs the pod from creation to the end: sync, terminate, finish.
-    pub async fn run(mut self) {
+    ///
+    /// Not an `async fn`: that would keep `self` as its argument and again in the block
+    /// below, two copies of the worker in every idle task (~1 KB each, per pod).
+    pub fn run(mut self) -> impl Future<Output = ()> + Send {
         let span = tracing::info_span!("pod", pod = %self.key);
         async move {
             let cause = self.sync_loop().await;
@@ -182,7 +185,6 @@ impl PodWorker {
             self.finish(cause);
         }
         .instrument(span)
-        .await;
     }
 
     fn termination_cause(&self) -> Option<Cause> {
@@ -341,6 +343,7 @@ impl PodWorker {
             terminating: self.termination_cause().is_some(),
         });
         let mut tasks = Vec::new();
+        let container = Arc::new(spec.clone());
         for kind in [
             ProbeKind::Startup,
             ProbeKind::Readiness,
@@ -351,8 +354,8 @@ impl PodWorker {
             };
             let worker = ProbeWorker {
                 ctx: self.ctx.clone(),
-                pod: self.pod.clone(),
-                container: spec.clone(),
+                pod: crate::store::events::pod_reference(&self.pod),
+                container: container.clone(),
                 container_kind: self.kind_of(&spec.name),
                 instance: instance.clone(),
                 pod_ip: self.pod_ip_string(),

@@ -22,6 +22,16 @@ pub fn pod_event(
     source: &Source,
 ) -> Event {
     let involved = ObjectReference {
+        field_path,
+        ..pod_reference(pod)
+    };
+    object_event(involved, type_, reason, message, source)
+}
+
+/// What an event about `pod` names as its `involvedObject` (without a field path): what
+/// `pod_event` keeps of the pod.
+pub fn pod_reference(pod: &Pod) -> ObjectReference {
+    ObjectReference {
         api_version: Some("v1".to_owned()),
         kind: Some("Pod".to_owned()),
         name: pod.metadata.name.clone(),
@@ -33,9 +43,8 @@ pub fn pod_event(
         ),
         uid: pod.metadata.uid.clone(),
         resource_version: pod.metadata.resource_version.clone(),
-        field_path,
-    };
-    object_event(involved, type_, reason, message, source)
+        field_path: None,
+    }
 }
 
 /// An event about the object `involved` names (its namespace is the event's). The name is

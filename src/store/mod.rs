@@ -137,8 +137,32 @@ pub struct Change {
     /// tell an object entering the selection from one leaving it, as the watch cache does.
     pub previous: Option<Arc<Value>>,
     /// The object as a Pod, decoded once for every receiver of the change (`pod`): the node,
-    /// the controllers and `up` share one typed copy per version.
-    typed_pod: Arc<OnceLock<Option<Arc<Pod>>>>,
+    /// the controllers and `up` share one typed copy per version, and so do snapshots of the
+    /// stored version (`Stored::typed_pod`).
+    typed_pod: TypedPod,
+}
+
+/// A pod version decoded once, on first use, for everyone who holds that version.
+type TypedPod = Arc<OnceLock<Option<Arc<Pod>>>>;
+
+/// A stored object: its resource, its JSON, and the typed pod shared by the changes that carry
+/// this version. Without the last, every watcher that started from a snapshot (the node and
+/// the controllers, which start after `up` applies its pods) decoded and kept a typed copy of
+/// its own: ~5 KB per pod each (BENCHMARKS.md "Node memory").
+#[derive(Clone)]
+struct Stored {
+    resource: &'static Resource,
+    /// The object (`Kept::Live`), or for the kinds `kept_as_json` says, its JSON text.
+    object: Kept,
+    typed_pod: TypedPod,
+}
+
+/// Whether the store keeps a kind's objects as JSON text, parsed on each read, rather than as
+/// `Value`s: events, which are written far more often than read, and which as `Value`s (small
+/// B-tree maps) took ~4.4 KB each against ~0.7 KB as text; 1,000 pods leave 3,000 of them
+/// (BENCHMARKS.md "Node memory").
+fn kept_as_json(resource: &Resource) -> bool {
+    resource == &resources::EVENTS
 }
 
 impl Change {
@@ -217,7 +241,7 @@ pub trait Backend: Send + Sync {
 
 struct State {
     resource_version: u64,
-    objects: BTreeMap<String, (&'static Resource, Arc<Value>)>,
+    objects: BTreeMap<String, Stored>,
     history: VecDeque<HistoryEntry>,
     /// The oldest resourceVersion a watch may resume after (history covers everything newer).
     history_floor: u64,
@@ -246,12 +270,13 @@ struct HistoryEntry {
     previous: Option<Kept>,
 }
 
-/// One version of an object in the history.
+/// One version of an object, in the history or in the store.
 #[derive(Clone)]
 enum Kept {
     /// The stored object (still current).
     Live(Arc<Value>),
-    /// A superseded or deleted version, as JSON.
+    /// A superseded or deleted version, or the stored version of a kind `kept_as_json`, as
+    /// JSON (the store and the history share the text of the latter).
     Json(Arc<str>),
 }
 
@@ -387,7 +412,19 @@ impl Store {
                 {
                     state.services.insert(&svc);
                 }
-                state.objects.insert(k, (resource, Arc::new(value)));
+                let object = if kept_as_json(resource) {
+                    Kept::Json(json.into())
+                } else {
+                    Kept::Live(Arc::new(value))
+                };
+                state.objects.insert(
+                    k,
+                    Stored {
+                        resource,
+                        object,
+                        typed_pod: TypedPod::default(),
+                    },
+                );
             }
         }
         store.memory_durable.send_replace(loaded.resource_version);
@@ -412,7 +449,7 @@ impl Store {
     pub fn preview_service(&self, obj: Value) -> Result<Value, Error> {
         let state = self.lock();
         let (k, _) = service_key(&obj);
-        let current = state.objects.get(&k).map(|(_, v)| v.clone());
+        let current = state.objects.get(&k).map(|s| s.object.value());
         let mut index = state.services.clone();
         let network = state.service_network;
         drop(state);
@@ -430,7 +467,7 @@ impl Store {
         let mut index = state.services.clone();
         for (i, obj) in objects.iter().enumerate() {
             let (k, _) = service_key(obj);
-            let current = state.objects.get(&k).map(|(_, v)| v.clone());
+            let current = state.objects.get(&k).map(|s| s.object.value());
             let mut obj = obj.clone();
             admit_service(
                 &mut index,
@@ -503,7 +540,18 @@ impl Store {
             meta.insert("resourceVersion".to_owned(), Value::String(rv.to_string()));
         }
         let object = Arc::new(object);
-        let previous = state.objects.get(&k).map(|(_, v)| v.clone());
+        let typed_pod = TypedPod::default();
+        let previous_kept = state.objects.get(&k).map(|s| s.object.clone());
+        let previous = previous_kept.as_ref().map(Kept::value);
+        // The object as JSON text: for the database, and as the stored form of the kinds kept
+        // as text (one serialisation for both).
+        let json: Option<Arc<str>> = (self.persistence.is_some()
+            || (kept_as_json(resource) && change_type != ChangeType::Deleted))
+            .then(|| object.to_string().into());
+        let kept = match &json {
+            Some(text) if kept_as_json(resource) => Kept::Json(text.clone()),
+            _ => Kept::Live(object.clone()),
+        };
         if resource == &resources::SERVICES {
             match change_type {
                 ChangeType::Deleted => state.services.remove(&owner_of_value(&object)),
@@ -519,7 +567,14 @@ impl Store {
                 state.objects.remove(&k);
             }
             _ => {
-                state.objects.insert(k.clone(), (resource, object.clone()));
+                state.objects.insert(
+                    k.clone(),
+                    Stored {
+                        resource,
+                        object: kept.clone(),
+                        typed_pod: typed_pod.clone(),
+                    },
+                );
             }
         }
         if let Some(p) = &self.persistence {
@@ -528,7 +583,7 @@ impl Store {
                 _ => sqlite::Op::Put {
                     key: k,
                     rv,
-                    json: object.to_string(),
+                    json: json.unwrap_or_else(|| object.to_string().into()),
                 },
             };
             p.lock().unwrap_or_else(|e| e.into_inner()).write(op);
@@ -541,9 +596,12 @@ impl Store {
             resource,
             object: match change_type {
                 ChangeType::Deleted => Kept::json(&object),
-                _ => Kept::Live(object.clone()),
+                _ => kept,
             },
-            previous: previous.as_ref().map(|p| state.supersede(p)),
+            previous: previous_kept.map(|p| match p {
+                Kept::Live(v) => state.supersede(&v),
+                text @ Kept::Json(_) => text,
+            }),
         };
         let change = Change {
             change_type,
@@ -551,7 +609,7 @@ impl Store {
             resource,
             object: object.clone(),
             previous,
-            typed_pod: Arc::default(),
+            typed_pod,
         };
         state.history.push_back(entry);
         while state.history.len() > self.max_history {
@@ -604,7 +662,7 @@ impl Store {
     ) -> Result<Arc<Pod>, Error> {
         let mut state = self.lock();
         let k = self::key(&resources::PODS, &key.namespace, &key.name);
-        let Some((_, current)) = state.objects.get(&k).cloned() else {
+        let Some(current) = state.objects.get(&k).map(|s| s.object.value()) else {
             return Err(Self::not_found(&resources::PODS, &key.name));
         };
         if meta_str(&current, "uid") != Some(uid) {
@@ -670,7 +728,7 @@ impl Store {
     ) -> Result<DeleteOutcome, Error> {
         let mut state = self.lock();
         let k = self::key(&resources::PODS, &key.namespace, &key.name);
-        let Some((_, current)) = state.objects.get(&k).cloned() else {
+        let Some(current) = state.objects.get(&k).map(|s| s.object.value()) else {
             return Err(Self::not_found(&resources::PODS, &key.name));
         };
         if let Some(expected) = uid {
@@ -767,7 +825,7 @@ impl Store {
     pub fn mark_namespace_terminating(&self, name: &str) -> Result<Arc<Value>, Error> {
         let mut state = self.lock();
         let k = self::key(&resources::NAMESPACES, "", name);
-        let Some((_, current)) = state.objects.get(&k).cloned() else {
+        let Some(current) = state.objects.get(&k).map(|s| s.object.value()) else {
             return Err(Self::not_found(&resources::NAMESPACES, name));
         };
         let mut next = Value::clone(&current);
@@ -802,7 +860,7 @@ impl Store {
         let mut state = self.lock();
         let aggregation = events::aggregation_key(&event);
         if let Some(k) = state.event_index.get(&aggregation).cloned()
-            && let Some((_, existing)) = state.objects.get(&k).cloned()
+            && let Some(existing) = state.objects.get(&k).map(|s| s.object.value())
         {
             let mut next = Value::clone(&existing);
             let count = next.get("count").and_then(Value::as_i64).unwrap_or(1);
@@ -833,7 +891,7 @@ impl Store {
             let Some(old) = state.event_order.pop_front() else {
                 break;
             };
-            if let Some((_, e)) = state.objects.get(&old).cloned() {
+            if let Some(e) = state.objects.get(&old).map(|s| s.object.value()) {
                 if let Ok(ev) = serde_json::from_value::<Event>(Value::clone(&e)) {
                     state.event_index.remove(&events::aggregation_key(&ev));
                 }
@@ -918,10 +976,12 @@ impl Backend for Store {
 
     fn get(&self, resource: &'static Resource, namespace: &str, name: &str) -> Option<Arc<Value>> {
         let ns = if resource.namespaced { namespace } else { "" };
-        self.lock()
+        let kept = self
+            .lock()
             .objects
             .get(&key(resource, ns, name))
-            .map(|(_, v)| v.clone())
+            .map(|s| s.object.clone());
+        kept.as_ref().map(Kept::value)
     }
 
     fn list(&self, resource: &'static Resource, namespace: Option<&str>) -> (Vec<Arc<Value>>, u64) {
@@ -930,13 +990,16 @@ impl Backend for Store {
             Some(ns) => format!("{}/{}/{ns}/", resource.group, resource.plural),
             None => format!("{}/{}/", resource.group, resource.plural),
         };
-        let items = state
+        let kept: Vec<Kept> = state
             .objects
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(_, (_, v))| v.clone())
+            .map(|(_, s)| s.object.clone())
             .collect();
-        (items, state.resource_version)
+        let rv = state.resource_version;
+        drop(state);
+        // Objects kept as text are parsed outside the lock.
+        (kept.iter().map(Kept::value).collect(), rv)
     }
 
     fn update(
@@ -953,7 +1016,7 @@ impl Backend for Store {
         };
         let name = meta_str(&obj, "name").unwrap_or_default().to_owned();
         let k = key(resource, &namespace, &name);
-        let Some((_, current)) = state.objects.get(&k).cloned() else {
+        let Some(current) = state.objects.get(&k).map(|s| s.object.value()) else {
             return Err(Self::not_found(resource, &name));
         };
         let conflict = || Error::Conflict {
@@ -1076,7 +1139,7 @@ impl Backend for Store {
         let mut state = self.lock();
         let ns = if resource.namespaced { namespace } else { "" };
         let k = key(resource, ns, name);
-        let Some((_, current)) = state.objects.get(&k).cloned() else {
+        let Some(current) = state.objects.get(&k).map(|s| s.object.value()) else {
             return Err(Self::not_found(resource, name));
         };
         if let Some(expected) = uid {
@@ -1127,21 +1190,29 @@ impl Backend for Store {
     fn snapshot(&self) -> (Vec<Change>, u64, broadcast::Receiver<Change>) {
         let state = self.lock();
         let rx = self.changes.subscribe();
-        let objects = state
-            .objects
-            .values()
-            .map(|(resource, object)| Change {
-                change_type: ChangeType::Added,
-                resource_version: meta_str(object, "resourceVersion")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
-                resource,
-                object: object.clone(),
-                previous: None,
-                typed_pod: Arc::default(),
+        let stored: Vec<Stored> = state.objects.values().cloned().collect();
+        let rv = state.resource_version;
+        drop(state);
+        // Objects kept as text are parsed outside the lock.
+        let objects = stored
+            .into_iter()
+            .map(|stored| {
+                let object = stored.object.value();
+                Change {
+                    change_type: ChangeType::Added,
+                    resource_version: meta_str(&object, "resourceVersion")
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0),
+                    resource: stored.resource,
+                    object,
+                    previous: None,
+                    // The decode of this version that its change's receivers share: a watcher
+                    // that starts from a snapshot holds the same typed pod as the others.
+                    typed_pod: stored.typed_pod,
+                }
             })
             .collect();
-        (objects, state.resource_version, rx)
+        (objects, rv, rx)
     }
 
     fn durable(&self) -> watch::Receiver<u64> {

@@ -9,7 +9,7 @@
 //! writes.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, params};
@@ -18,8 +18,15 @@ use tokio::sync::watch;
 /// One write, in resourceVersion order.
 #[derive(Debug)]
 pub enum Op {
-    Put { key: String, rv: u64, json: String },
-    Delete { key: String, rv: u64 },
+    Put {
+        key: String,
+        rv: u64,
+        json: Arc<str>,
+    },
+    Delete {
+        key: String,
+        rv: u64,
+    },
 }
 
 /// Errors opening the database.
@@ -151,7 +158,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Op>, durable: watch::Sender<u
                 for op in &batch {
                     match op {
                         Op::Put { key, rv, json } => {
-                            put.execute(params![key, *rv as i64, json])?;
+                            put.execute(params![key, *rv as i64, &**json])?;
                         }
                         Op::Delete { key, .. } => {
                             delete.execute(params![key])?;

@@ -217,7 +217,7 @@ fn the_state_marks_the_services_of_a_pod_being_deleted_and_forgets_it_with_its_e
             &resources::PODS,
             json!({"apiVersion": "v1", "kind": "Pod",
                    "metadata": {"name": "a", "namespace": "shop"},
-                   "spec": {"containers": [{"name": "app", "image": "x"}]}}),
+                   "spec": {"nodeName": "node", "containers": [{"name": "app", "image": "x"}]}}),
         )
         .unwrap();
     let uid = pod["metadata"]["uid"].as_str().unwrap().to_owned();

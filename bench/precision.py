@@ -12,7 +12,9 @@ a pidfd. From the records: hook start - t0 (the trigger is the deletion request)
 stop signal gets the 2 s floor of the grace). Prints distributions and the DESIGN targets
 (hooks within 10 ms of their trigger, SIGKILL within 50 ms of the deadline).
 
-Usage: precision.py PODVISOR TESTAPP [--pods N (60)] [--batch B (10)]
+Usage: precision.py PODVISOR TESTAPP [--pods N (60)] [--batch B (10)] [--keep]
+(--keep: keep the work dir, with the node's output and a `t0` file: each DELETE's pod and
+wall clock in unix ns, to line up with the node's log, e.g. under PODVISOR_LOG=debug).
 Needs Linux >= 5.3 (pidfd) and Python >= 3.9; loopback only (127.71.0.0/24 pods,
 127.72.0.0/24 Services, node 127.73.0.1). Every process it starts is stopped by pid.
 """
@@ -127,16 +129,20 @@ def main():
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     podvisor, testapp = os.path.abspath(args[0]), os.path.abspath(args[1])
-    pods, batch = 60, 10
+    pods, batch, keep = 60, 10, False
     rest = args[2:]
     while rest:
         flag, value = rest[0], rest[1] if len(rest) > 1 else ""
+        if flag == "--keep":
+            keep = True
+            rest = rest[1:]
+            continue
         if flag == "--pods" and value.isdigit() and 1 <= int(value) <= 500:
             pods = int(value)
         elif flag == "--batch" and value.isdigit() and 1 <= int(value) <= 50:
             batch = int(value)
         else:
-            sys.exit(f"precision.py: {flag} {value}: --pods 1..500, --batch 1..50")
+            sys.exit(f"precision.py: {flag} {value}: --pods 1..500, --batch 1..50, --keep")
         rest = rest[2:]
 
     work = tempfile.mkdtemp(prefix="podvisor-precision.")
@@ -176,6 +182,9 @@ def main():
                 by_fd[fds[name]] = name
                 t0[name] = time.time_ns()
                 api.call("DELETE", f"/api/v1/namespaces/default/pods/{name}")
+                if keep:
+                    with open(os.path.join(work, "t0"), "a") as f:
+                        f.write(f"{name} {t0[name]}\n")
             died = {}
             deadline = time.monotonic() + GRACE_S + 10
             while len(died) < len(names) and time.monotonic() < deadline:
@@ -221,7 +230,10 @@ def main():
             node.kill()
             node.wait()
         log.close()
-        subprocess.run(["rm", "-rf", work], check=False)
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            subprocess.run(["rm", "-rf", work], check=False)
 
 
 if __name__ == "__main__":

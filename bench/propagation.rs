@@ -728,7 +728,7 @@ async fn run(o: &Options, unordered: bool, deletions: usize) -> anyhow::Result<R
             }
             if o.verbose {
                 eprintln!(
-                    "{pod}: last request {:+.3} ms ({count} after the delete), DELETE round trip {:.3} ms, barrier {}",
+                    "{pod}: t0 {t0} (unix ns), last request {:+.3} ms ({count} after the delete), DELETE round trip {:.3} ms, barrier {}",
                     measured.last.last().unwrap_or(&0.0),
                     round_trip.as_secs_f64() * 1e3,
                     if unordered {

@@ -207,6 +207,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Tells [`Gateway::applied`] watchers to look again.
     pub(crate) fn bump(&self) {
+        tracing::debug!(target: "podvisor::latency", step = "gw-bump");
         self.applied.send_modify(|n| *n = n.wrapping_add(1));
     }
 

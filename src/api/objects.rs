@@ -1131,6 +1131,7 @@ pub async fn delete_object(
             "this namespace may not be deleted",
         ));
     }
+    tracing::debug!(target: "podvisor::latency", step = "api-delete", name = %name);
     let current = fetch(ctx, target)?;
     check_preconditions(target, &current, &options)?;
     if r == &resources::PODS {
@@ -1139,11 +1140,13 @@ pub async fn delete_object(
             .store
             .delete_pod_with(&key, options.grace, options.uid.as_deref(), options.dry_run)
             .map_err(|e| store_error(target, e))?;
+        tracing::debug!(target: "podvisor::latency", step = "api-stored", name = %name);
         let pod = match outcome {
             DeleteOutcome::Removed(p) | DeleteOutcome::Terminating(p) => p,
         };
         let value = serde_json::to_value(&*pod).unwrap_or(Value::Null);
         ctx.store.wait_durable(ctx.store.resource_version()).await;
+        tracing::debug!(target: "podvisor::latency", step = "api-durable", name = %name);
         return Ok(json(StatusCode::OK, &value));
     }
     if r == &resources::NAMESPACES {

@@ -2,8 +2,11 @@
 //! store become gateway listeners and endpoint sets.
 //!
 //! `desired_listeners` is pure; `run_proxy` watches the store, recomputes the Services a
-//! change touches and applies the difference to the gateway. A listener that cannot bind is a
-//! `Warning` event on its Service, retried when the Service changes or every 10 s.
+//! change touches and applies the difference to the gateway. A pod that gets a
+//! `deletionTimestamp` touches the Services whose slices hold it: its endpoints are applied
+//! as terminating and not ready at once, as the endpoints controller's slice will say. A
+//! listener that cannot bind is a `Warning` event on its Service, retried when the Service
+//! changes or every 10 s.
 //!
 //! Must not: write Services or EndpointSlices (the API and the endpoints controller do), or
 //! hold anything across an await but its own state.
@@ -59,10 +62,18 @@ fn service_key(service: &Service) -> String {
 /// ServiceLB style). Endpoints are read from every slice of the Service (any manager) whose
 /// ports have the service port's name; nil conditions count as ready and serving, as the
 /// API documents. Headless and ExternalName Services have no listener.
+///
+/// `terminating(uid)` says whether the pod an endpoint's `targetRef` names is being deleted:
+/// such an endpoint is terminating and not ready (unless the Service publishes not-ready
+/// addresses), whatever its slice says yet. That is the endpoints controller's own rule
+/// (`podToEndpoint`), applied here from the pod's change without waiting for the slice the
+/// controller writes from it: one store write and one task hop fewer between a pod's
+/// deletion and the gateway's new endpoint set (BENCHMARKS.md "Propagation").
 pub fn desired_listeners(
     service: &Service,
     slices: &[Arc<EndpointSlice>],
     node_address: Ipv4Addr,
+    terminating: impl Fn(&str) -> bool,
 ) -> Vec<DesiredListener> {
     let Some(spec) = service.spec.as_ref() else {
         return Vec::new();
@@ -79,6 +90,7 @@ pub fn desired_listeners(
     if spec.cluster_ip.as_deref() == Some("None") {
         return Vec::new();
     }
+    let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let affinity = (spec.session_affinity.as_deref() == Some("ClientIP")).then(|| {
         let secs = spec
             .session_affinity_config
@@ -137,11 +149,16 @@ pub fn desired_listeners(
                 }
                 let c = e.conditions.as_ref();
                 let ready = c.and_then(|c| c.ready).unwrap_or(true);
+                let deleted = e
+                    .target_ref
+                    .as_ref()
+                    .and_then(|r| r.uid.as_deref())
+                    .is_some_and(&terminating);
                 endpoints.push(Endpoint {
                     addr,
-                    ready,
+                    ready: ready && (!deleted || publish_not_ready),
                     serving: c.and_then(|c| c.serving).unwrap_or(ready),
-                    terminating: c.and_then(|c| c.terminating).unwrap_or(false),
+                    terminating: deleted || c.and_then(|c| c.terminating).unwrap_or(false),
                     target: e.target_ref.as_ref().map(|r| {
                         format!(
                             "{}/{}",
@@ -177,8 +194,13 @@ struct State {
     applied: HashMap<ObjectKey, HashMap<String, DesiredListener>>,
     /// Listeners that failed to bind, retried later.
     failed: BTreeSet<ObjectKey>,
-    /// A second Service the last `apply` touched (a slice that changed services).
-    pending_extra: Option<ObjectKey>,
+    /// Further Services the last `apply` touched (a slice that changed services, the
+    /// Services whose slices hold a pod that is being deleted).
+    pending_extra: Vec<ObjectKey>,
+    /// Uids of pods being deleted (`deletionTimestamp` set), whose endpoints take no new
+    /// traffic from the moment the proxy sees the pod's change (see `desired_listeners`);
+    /// `true` once the pod is gone from the store, until no slice names it any more.
+    terminating: HashMap<String, bool>,
 }
 
 impl State {
@@ -209,13 +231,82 @@ impl State {
             }
             // A slice that moved between services touches both.
             if let Some(previous) = previous.filter(|p| Some(p) != service.as_ref()) {
-                self.pending_extra = Some(ObjectKey::new(&key.namespace, &previous));
+                self.pending_extra
+                    .push(ObjectKey::new(&key.namespace, &previous));
+            }
+            // Pods gone from the store are forgotten once their endpoints are.
+            if self.terminating.values().any(|gone| *gone) {
+                let slices = &self.slices;
+                self.terminating
+                    .retain(|uid, gone| !*gone || slices_name(slices, uid).next().is_some());
             }
             service.map(|s| ObjectKey::new(&key.namespace, &s))
+        } else if change.resource == &resources::PODS {
+            self.apply_pod(change);
+            None
         } else {
             None
         }
     }
+
+    /// Applies a snapshot, pods last (a pod being deleted counts once its slices are known).
+    fn apply_snapshot(&mut self, snapshot: &[Change], dirty: &mut BTreeSet<ObjectKey>) {
+        let (pods, others): (Vec<&Change>, Vec<&Change>) = snapshot
+            .iter()
+            .partition(|c| c.resource == &resources::PODS);
+        for change in others.into_iter().chain(pods) {
+            dirty.extend(self.apply(change));
+            dirty.extend(self.pending_extra.drain(..));
+        }
+    }
+
+    /// Notes a pod that is being deleted (or is gone) and marks the Services whose slices
+    /// hold it, so that its endpoints stop taking new traffic before the endpoints controller
+    /// has written the slices that say so.
+    fn apply_pod(&mut self, change: &Change) {
+        let Some(uid) = change
+            .object
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        let gone = change.change_type == ChangeType::Deleted;
+        if !gone
+            && change
+                .object
+                .pointer("/metadata/deletionTimestamp")
+                .is_none()
+        {
+            return;
+        }
+        let touched: Vec<ObjectKey> = slices_name(&self.slices, uid).collect();
+        if touched.is_empty() {
+            // No endpoint of it anywhere: nothing to hold back (a slice written later from
+            // the terminating pod already says so).
+            self.terminating.remove(uid);
+            return;
+        }
+        if self.terminating.insert(uid.to_owned(), gone).is_none() {
+            self.pending_extra.extend(touched);
+        }
+    }
+}
+
+/// The Services (namespace and name) whose slices hold an endpoint of the pod `uid`.
+fn slices_name<'a>(
+    slices: &'a HashMap<ObjectKey, (String, Arc<EndpointSlice>)>,
+    uid: &'a str,
+) -> impl Iterator<Item = ObjectKey> + 'a {
+    slices
+        .iter()
+        .filter(move |(_, (_, slice))| {
+            slice
+                .endpoints
+                .iter()
+                .any(|e| e.target_ref.as_ref().and_then(|r| r.uid.as_deref()) == Some(uid))
+        })
+        .map(|(key, (service, _))| ObjectKey::new(&key.namespace, service))
 }
 
 /// Runs the proxy until `stop` turns true or the store closes.
@@ -233,10 +324,7 @@ pub async fn run_proxy(
     let (snapshot, mut changes) = store.watch();
     let mut state = State::default();
     let mut dirty = BTreeSet::new();
-    for change in &snapshot {
-        dirty.extend(state.apply(change));
-        dirty.extend(state.pending_extra.take());
-    }
+    state.apply_snapshot(&snapshot, &mut dirty);
     let mut retry = tokio::time::interval(Duration::from_secs(10));
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -246,11 +334,12 @@ pub async fn run_proxy(
         tokio::select! {
             change = changes.recv() => match change {
                 Ok(change) => {
+                    tracing::debug!(target: "podvisor::latency", step = "proxy-wake", rv = change.resource_version, kind = change.resource.plural);
                     dirty.extend(state.apply(&change));
-                    dirty.extend(state.pending_extra.take());
+                    dirty.extend(state.pending_extra.drain(..));
                     while let Ok(change) = changes.try_recv() {
                         dirty.extend(state.apply(&change));
-                        dirty.extend(state.pending_extra.take());
+                        dirty.extend(state.pending_extra.drain(..));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -260,10 +349,7 @@ pub async fn run_proxy(
                     let applied = std::mem::take(&mut state.applied);
                     dirty.extend(applied.keys().cloned());
                     state = State { applied, ..State::default() };
-                    for change in &snapshot {
-                        dirty.extend(state.apply(change));
-                        dirty.extend(state.pending_extra.take());
-                    }
+                    state.apply_snapshot(&snapshot, &mut dirty);
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -290,7 +376,9 @@ async fn sync(
                 .filter(|(k, (s, _))| k.namespace == key.namespace && *s == key.name)
                 .map(|(_, (_, slice))| slice.clone())
                 .collect();
-            desired_listeners(service, &slices, node_address)
+            desired_listeners(service, &slices, node_address, |uid| {
+                state.terminating.contains_key(uid)
+            })
         }
         None => Vec::new(),
     };
@@ -324,6 +412,7 @@ async fn sync(
         }
         if current.map(|c| &c.endpoints) != Some(&d.endpoints) {
             gateway.set_endpoints(&service_name, &port, d.endpoints.clone());
+            tracing::debug!(target: "podvisor::latency", step = "proxy-applied", service = %service_name);
         }
         applied.insert(port, d);
     }

@@ -119,11 +119,13 @@ pub async fn run_endpoints(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
     loop {
         for key in std::mem::take(&mut dirty) {
             sync_service(&store, &cache, &key);
+            tracing::debug!(target: "podvisor::latency", step = "ep-synced", service = %key.name);
             warn_unresolved_ports(&store, &cache, &key, &mut warned);
         }
         tokio::select! {
             change = changes.recv() => match change {
                 Ok(change) => {
+                    tracing::debug!(target: "podvisor::latency", step = "ep-wake", rv = change.resource_version, kind = change.resource.plural);
                     cache.apply(&change, &mut dirty);
                     // Coalesce whatever else is already queued.
                     loop {

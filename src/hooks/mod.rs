@@ -66,6 +66,7 @@ pub async fn run_handler(
             Ok(h) => h,
             Err(e) => return Err(fail(e.to_string(), b"")),
         };
+        tracing::debug!(target: "podvisor::latency", step = "hook-spawned", pid = handle.pid);
         let outcome = handle.wait().await;
         if outcome.status.code == 0 {
             return Ok(HookSuccess::default());

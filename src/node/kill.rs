@@ -116,6 +116,7 @@ pub async fn kill_container(
         .and_then(|l| l.pre_stop.clone());
     if let Some(handler) = pre_stop.filter(|_| grace > 0 && process.exit_info().is_none()) {
         let started = Instant::now();
+        tracing::debug!(target: "podvisor::latency", step = "prestop-spawn", container = %name);
         let hook = {
             let ctx = ctx.clone();
             let pod = target.pod.clone();
@@ -131,6 +132,7 @@ pub async fn kill_container(
                     process: &process,
                     pod_ip: &pod_ip,
                 };
+                tracing::debug!(target: "podvisor::latency", step = "prestop-task", pod = %events::format_pod(&pod), container = %container.name);
                 match hooks::run_handler(&t, &handler).await {
                     Ok(success) => {
                         if let Some(msg) = success.http_fallback {

@@ -269,6 +269,7 @@ impl Node {
             tokio::select! {
                 change = changes.recv() => match change {
                     Ok(change) if change.resource == &crate::store::resources::PODS => {
+                        tracing::debug!(target: "podvisor::latency", step = "node-wake", rv = change.resource_version);
                         let change_type = change.change_type;
                         let Some(pod) = change.pod() else { continue };
                         if change_type == ChangeType::Deleted

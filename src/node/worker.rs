@@ -853,6 +853,7 @@ impl PodWorker {
             return;
         }
         let started = std::time::Instant::now();
+        tracing::debug!(target: "podvisor::latency", step = "barrier-start");
         let mut applied = routing.applied();
         let wait = async {
             while routing.routes_new_traffic_to(ip) {
@@ -862,6 +863,7 @@ impl PodWorker {
             }
         };
         let confirmed = tokio::time::timeout(limit, wait).await.is_ok();
+        tracing::debug!(target: "podvisor::latency", step = "barrier-done");
         let took = started.elapsed();
         routing.barrier_done(took, confirmed);
         let ms = took.as_secs_f64() * 1000.0;
@@ -890,6 +892,7 @@ impl PodWorker {
     /// arriving meanwhile starts the kills over (new `Killing` events, preStop again), never
     /// moving a SIGKILL deadline later.
     async fn terminate(&mut self) {
+        tracing::debug!(target: "podvisor::latency", step = "worker-terminate");
         for p in self.probes.values() {
             p.control.send_modify(|c| c.terminating = true);
         }

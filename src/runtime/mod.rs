@@ -376,10 +376,14 @@ impl Runtime {
             None => None,
         };
         let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
-        let spawned = match self
-            .spawner
-            .spawn(&container.prepared, argv, procs, Output::Combined)
-        {
+        // The spawn blocks this thread until the child has joined its cgroups and called
+        // `execve`: milliseconds, tens of them on a loaded machine (the kernel's cgroup
+        // migration waits for an RCU grace period). On an async worker thread that held up
+        // the API and every other pod's worker (BENCHMARKS.md "Lifecycle precision").
+        let spawned = match blocking(|| {
+            self.spawner
+                .spawn(&container.prepared, argv, procs, Output::Combined)
+        }) {
             Ok(s) => s,
             Err(e) => {
                 // Nothing ran in it.
@@ -674,4 +678,16 @@ async fn reap_orphans_until(spawner: &'static Spawner, stop: tokio_util::sync::C
         spawner.reap_orphans();
     }
     spawner.reap_orphans();
+}
+
+/// Runs `f`, which blocks its thread, without holding up the other tasks of a multi-thread
+/// runtime (`block_in_place` hands this worker's queue to another thread); elsewhere (a
+/// current-thread runtime, no runtime) it just runs `f`.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }

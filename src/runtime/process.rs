@@ -1,8 +1,12 @@
 //! Spawning one process and waiting for it through a pidfd.
 //!
-//! Every child is spawned while holding `Spawner::lock` and registered in `tracked` before the
-//! lock is released; the fallback orphan reaper takes the same lock, so it can never reap a
-//! child that has a waiter (or that `sys::spawn` is itself reaping after a failed `exec`).
+//! Every child is spawned while holding `Spawner::lock` for reading and registered in
+//! `tracked` before the lock is released; the fallback orphan reaper takes the same lock for
+//! writing, so it can never reap a child that has a waiter (or that `sys::spawn` is itself
+//! reaping after a failed `exec`). Spawns on different threads run at once: a child joining
+//! its cgroups can wait in the kernel for milliseconds (an RCU grace period, more on a loaded
+//! machine), and queueing spawns behind each other made a batch of preStop hooks start tens of
+//! milliseconds late (BENCHMARKS.md "Lifecycle precision").
 //! Exits are collected with `waitid(P_PIDFD)`, never `waitpid(-1)`.
 //!
 //! Spawning is `sys::spawn` (a `posix_spawn`-like `clone(CLONE_VM | CLONE_VFORK)`, not
@@ -15,7 +19,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use rustix::process::{WaitId, WaitIdOptions};
 
@@ -60,12 +64,14 @@ pub struct Spawned {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Serialises spawns against the fallback reaper and remembers which children have waiters.
+/// Keeps spawns and the fallback reaper apart and remembers which children have waiters.
 /// There is one per process (`Spawner::global`): reaping is a process-wide affair.
 #[derive(Default)]
 pub struct Spawner {
+    /// Read by every spawn until its child is in `tracked`; written by the orphan reaper.
+    lock: RwLock<()>,
     /// Pids of children whose waiter has not reaped them yet.
-    lock: Mutex<HashSet<i32>>,
+    tracked: Mutex<HashSet<i32>>,
 }
 
 impl Spawner {
@@ -103,10 +109,13 @@ impl Spawner {
             ..prepared.plan(argv)?
         };
 
-        let mut tracked = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let spawning = self.lock.read().unwrap_or_else(|e| e.into_inner());
         let (pid, pidfd) = sys::spawn(&plan)?;
-        tracked.insert(pid);
-        drop(tracked);
+        self.tracked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pid);
+        drop(spawning);
         // The write ends are the child's now: EOF arrives when its side closes.
         drop(plan);
         drop((out_w, err_w));
@@ -147,7 +156,7 @@ impl Spawner {
     }
 
     fn untrack(&self, pid: i32) {
-        self.lock
+        self.tracked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&pid);
@@ -155,7 +164,8 @@ impl Spawner {
 
     /// Reaps zombie children that have no waiter (fallback mode, as a child subreaper).
     pub fn reap_orphans(&self) -> usize {
-        let tracked = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _no_spawn = self.lock.write().unwrap_or_else(|e| e.into_inner());
+        let tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
         super::tree::reap_orphans(&tracked)
     }
 }

@@ -74,8 +74,10 @@ struct ChildArgs {
     error: AtomicI32,
 }
 
-/// The child's stack: one for the whole process, used under its lock only while a child runs
-/// before `execve` (the parent is suspended meanwhile), never freed.
+/// A child's stack, used by one child at a time while it runs before `execve` (its parent
+/// thread is suspended meanwhile), then back to `STACKS` for the next spawn; never freed.
+/// One per spawn in flight: spawns on different threads run at once (a child's join of its
+/// cgroups can wait milliseconds in the kernel; concurrent joins share that wait).
 struct ChildStack {
     /// The highest address (stacks grow down), 16-byte aligned.
     top: usize,
@@ -83,7 +85,8 @@ struct ChildStack {
 
 const STACK_SIZE: usize = 256 * 1024;
 
-static STACK: Mutex<Option<ChildStack>> = Mutex::new(None);
+/// The stacks no spawn is using.
+static STACKS: Mutex<Vec<ChildStack>> = Mutex::new(Vec::new());
 
 impl ChildStack {
     /// Maps `STACK_SIZE` bytes plus a guard page below them.
@@ -116,7 +119,8 @@ impl ChildStack {
 /// the child has called `execve` successfully; a failure of any step before that is returned
 /// as the OS error of that step, and that child is already reaped.
 ///
-/// The caller must hold the lock that keeps the fallback orphan reaper away (see `process`):
+/// The caller must hold (for reading) the lock that keeps the fallback orphan reaper away
+/// (see `process`):
 /// a failed child is reaped here, by its pidfd.
 pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
     let pointers = |v: &[CString]| -> Vec<*const c_char> {
@@ -150,15 +154,17 @@ pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
         error: AtomicI32::new(0),
     };
 
-    let mut stack = STACK.lock().unwrap_or_else(|e| e.into_inner());
-    let top = match &*stack {
-        Some(s) => s.top,
-        None => stack.insert(ChildStack::new()?).top,
+    let free = STACKS.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    let stack = match free {
+        Some(s) => s,
+        None => ChildStack::new()?,
     };
+    let top = stack.top;
     let mut pidfd: c_int = -1;
     // SAFETY: `clone` runs `child` on the stack above, in this process's memory (CLONE_VM),
     // and CLONE_VFORK suspends this thread until the child has called `execve` or exited, so
-    // `args`, the vectors it points into and the stack (held under `STACK`'s lock) outlive
+    // `args`, the vectors it points into and the stack (taken from `STACKS`, so no other
+    // spawn uses it until it goes back there after this call) outlive
     // every use the child makes of them. All signals are blocked in this thread around the
     // call so that no handler of podvisor's can run in the child before it has reset them
     // (the child starts with this thread's mask). `pidfd` receives the pidfd (CLONE_PIDFD).
@@ -178,7 +184,7 @@ pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
         (pid, clone_error)
     };
-    drop(stack);
+    STACKS.lock().unwrap_or_else(|e| e.into_inner()).push(stack);
     if pid < 0 {
         return Err(clone_error);
     }

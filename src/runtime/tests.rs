@@ -279,6 +279,53 @@ async fn exec_in_container_fallback() {
     exec_in_container(CgroupMode::Off).await;
 }
 
+/// Execs started at once from tasks on several threads (each spawn blocks its thread in
+/// `block_in_place`, spawns run concurrently on child stacks of their own): every one runs its
+/// own command with its own output.
+async fn concurrent_execs(mode: CgroupMode) {
+    let env = runtime(mode, "concurrent");
+    let c = env
+        .runtime
+        .start_container(request("app", sh("exec sleep 100")))
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let runtime = env.runtime.clone();
+        let c = c.clone();
+        tasks.spawn(async move {
+            let argv: Vec<String> = ["sh".to_owned(), "-c".to_owned(), format!("echo exec-{i}")]
+                .into_iter()
+                .collect();
+            let exec = runtime.exec(&c, &argv).unwrap();
+            (i, exec.wait().await)
+        });
+    }
+    let mut seen = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (i, outcome) = done.unwrap();
+        assert_eq!(outcome.status.code, 0);
+        assert_eq!(
+            String::from_utf8_lossy(&outcome.output),
+            format!("exec-{i}\n")
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 16);
+    c.kill_all();
+    c.wait().await;
+    env.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_execs_cgroup() {
+    concurrent_execs(CgroupMode::Auto).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_execs_fallback() {
+    concurrent_execs(CgroupMode::Off).await;
+}
+
 /// What a child is given before its program runs (`sys::spawn`): its own session and process
 /// group, its cgroup, no blocked signal and SIGPIPE not ignored, `/dev/null` as stdin, the
 /// environment as given (the last value of a name wins), the working directory, the user;

@@ -285,12 +285,15 @@ impl Runtime {
             None => Vec::new(),
         };
         let oom_baseline = cgroup.as_ref().map_or(0, |c| c.oom_kills());
-        let prepared =
-            Prepared::new(&process).map_err(|e| Error::Spawn(exec_error(&process, e)))?;
+        let prepared = Prepared::new(&process).map_err(|e| {
+            Error::Spawn(exec_error(&process.argv, process.working_dir.as_deref(), e))
+        })?;
         let spawned = self
             .spawner
             .spawn(&prepared, &process.argv, &procs, Output::Separate)
-            .map_err(|e| Error::Spawn(exec_error(&process, e)))?;
+            .map_err(|e| {
+                Error::Spawn(exec_error(&process.argv, process.working_dir.as_deref(), e))
+            })?;
         let started_at = Timestamp::now();
         let started_mono = Instant::now();
         let (exit_tx, exit_rx) = watch::channel(None);
@@ -390,11 +393,8 @@ impl Runtime {
                 if let Some(e) = cgroup {
                     pool.put(e);
                 }
-                let spec = ProcessSpec {
-                    argv: argv.to_vec(),
-                    ..container.process.clone()
-                };
-                return Err(Error::Spawn(exec_error(&spec, e)));
+                let working_dir = container.process.working_dir.as_deref();
+                return Err(Error::Spawn(exec_error(argv, working_dir, e)));
             }
         };
         let (done_tx, done_rx) = watch::channel(None);
@@ -620,14 +620,15 @@ fn collect_cgroup_procs(dir: &Path, out: &mut Vec<i32>) {
 }
 
 /// Turns a spawn error into runc's wording where it has one.
-fn exec_error(spec: &ProcessSpec, e: io::Error) -> io::Error {
-    let program = spec.argv.first().map(String::as_str).unwrap_or_default();
+/// What runc would say when `argv` could not start in `working_dir`.
+fn exec_error(argv: &[String], working_dir: Option<&Path>, e: io::Error) -> io::Error {
+    let program = argv.first().map(String::as_str).unwrap_or_default();
     let message = match e.kind() {
         io::ErrorKind::NotFound if !program.contains('/') => {
             format!("exec: \"{program}\": executable file not found in $PATH")
         }
         io::ErrorKind::NotFound => {
-            if let Some(dir) = spec.working_dir.as_ref().filter(|d| !d.is_dir()) {
+            if let Some(dir) = working_dir.filter(|d| !d.is_dir()) {
                 format!(
                     "chdir to cwd (\"{}\") set in config.json failed: no such file or directory",
                     dir.display()

@@ -293,9 +293,7 @@ async fn concurrent_execs(mode: CgroupMode) {
         let runtime = env.runtime.clone();
         let c = c.clone();
         tasks.spawn(async move {
-            let argv: Vec<String> = ["sh".to_owned(), "-c".to_owned(), format!("echo exec-{i}")]
-                .into_iter()
-                .collect();
+            let argv = vec!["sh".to_owned(), "-c".to_owned(), format!("echo exec-{i}")];
             let exec = runtime.exec(&c, &argv).unwrap();
             (i, exec.wait().await)
         });

@@ -2,7 +2,9 @@
 """Scale (issue 7): 1,000 pods of a sleeping process on one node, without and with an exec
 readiness probe every 10 s: time from `podvisor up -f` until every pod is Running, then the
 node's CPU share (its own process: utime + stime from /proc, pods and probe processes
-excluded) and RSS at steady state.
+excluded) and RSS at steady state; and, apart, the CPU of the probe processes the node
+reaped in the window (cutime + cstime: from `clone` to exit, the spawn's share in the child
+included).
 
 Usage: scale.py PODVISOR [--pods N (1000)] [--steady S (30)]
 Loopback only (pods 127.81.0.0/22, Services 127.82.0.0/24, node 127.83.0.1). Every process it
@@ -23,8 +25,11 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):
+    """The process's own CPU time and that of its reaped children (seconds)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    own = (int(fields[11]) + int(fields[12])) / TICKS
+    children = (int(fields[13]) + int(fields[14])) / TICKS
+    return own, children
 
 
 def rss_mib(pid):
@@ -101,12 +106,13 @@ def run(podvisor, pods, steady, probe):
 
         time.sleep(15)  # start-up work (log pumps, first probes) settles; every probe ran once
         failures0 = probe_failures()
-        cpu0, t0 = cpu_seconds(node.pid), time.monotonic()
+        (cpu0, reaped0), t0 = cpu_seconds(node.pid), time.monotonic()
         time.sleep(steady)
-        cpu1, t1 = cpu_seconds(node.pid), time.monotonic()
+        (cpu1, reaped1), t1 = cpu_seconds(node.pid), time.monotonic()
         return {
             "all_running": all_running,
             "cpu_percent": 100.0 * (cpu1 - cpu0) / (t1 - t0),
+            "reaped_percent": 100.0 * (reaped1 - reaped0) / (t1 - t0),
             "rss": rss_mib(node.pid),
             "ready": ready_count(),
             "probe_failures": probe_failures() - failures0,
@@ -148,11 +154,12 @@ def main():
     print(f"{pods} pods of `sleep 3600` from one `podvisor up -f`; CPU and RSS of the node "
           f"process over {steady} s at steady state (pods and probe processes excluded).\n")
     print("| pods | start → all Running (s) | node CPU (% of a core) | node RSS (MiB) | "
-          "Ready at the end | probe failures during the window |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "Ready at the end | probe failures during the window | probe processes' CPU "
+          "(% of a core) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, r in results.items():
         print(f"| {label} | {r['all_running']:.1f} | {r['cpu_percent']:.1f} | {r['rss']:.0f} | "
-              f"{r['ready']} | {r['probe_failures']} |")
+              f"{r['ready']} | {r['probe_failures']} | {r['reaped_percent']:.1f} |")
     plain = results["no probe"]
     print(f"\nTargets (DESIGN): all started in <= 5 s: {plain['all_running']:.1f} s -> "
           f"{'met' if plain['all_running'] <= 5 else 'NOT met'}; steady CPU <= 3 % of a core: "

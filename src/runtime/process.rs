@@ -75,10 +75,14 @@ pub struct Spawner {
 }
 
 impl Spawner {
-    /// The process-wide spawner.
+    /// The process-wide spawner. The first call reserves the stdio slots of `sys::spawn` low
+    /// in the descriptor table: make it before opening many descriptors.
     pub fn global() -> &'static Spawner {
         static SPAWNER: std::sync::OnceLock<Spawner> = std::sync::OnceLock::new();
-        SPAWNER.get_or_init(Spawner::default)
+        SPAWNER.get_or_init(|| {
+            sys::reserve_stdio_slots();
+            Spawner::default()
+        })
     }
 
     /// Spawns `argv` with `prepared` in a new session, joining the cgroups whose

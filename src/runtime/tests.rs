@@ -325,7 +325,8 @@ async fn concurrent_execs_fallback() {
 }
 
 /// What a child is given before its program runs (`sys::spawn`): its own session and process
-/// group, its cgroup, no blocked signal and SIGPIPE not ignored, `/dev/null` as stdin, the
+/// group, its cgroup, no blocked signal and SIGPIPE not ignored, `/dev/null` as stdin and no
+/// other descriptor of podvisor's (not even one left without close-on-exec), the
 /// environment as given (the last value of a name wins), the working directory, the user;
 /// `PATH` searched as `execvp` does (a file that is not executable is skipped, one without
 /// `#!` runs with `/bin/sh`).
@@ -372,6 +373,13 @@ async fn child_setup(mode: CgroupMode) {
         "SIGPIPE ignored: {status}"
     );
     assert_eq!(run(&["readlink", "/proc/self/fd/0"]).await, "/dev/null\n");
+    // A descriptor high in podvisor's table, not close-on-exec: the child's table is a copy of
+    // the lowest descriptors only. (`ls` itself has 3, the directory it lists.)
+    let leaky =
+        rustix::io::fcntl_dupfd_cloexec(std::fs::File::open("/dev/null").unwrap(), 1000).unwrap();
+    rustix::io::fcntl_setfd(&leaky, rustix::io::FdFlags::empty()).unwrap();
+    assert_eq!(run(&["ls", "/proc/self/fd"]).await, "0\n1\n2\n3\n");
+    drop(leaky);
     assert_eq!(
         run(&["pwd"]).await.trim(),
         dir.path().canonicalize().unwrap().to_str().unwrap()

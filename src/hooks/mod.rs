@@ -62,7 +62,7 @@ pub async fn run_handler(
                 String::from_utf8_lossy(output)
             ),
         };
-        let handle = match target.runtime.exec(target.process, &command) {
+        let handle = match target.runtime.exec(target.process, &command).await {
             Ok(h) => h,
             Err(e) => return Err(fail(e.to_string(), b"")),
         };

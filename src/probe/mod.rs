@@ -101,7 +101,7 @@ async fn run_exec(
     command: &[String],
     timeout: Duration,
 ) -> (ProbeOutcome, String) {
-    let handle = match target.runtime.exec(target.process, command) {
+    let handle = match target.runtime.exec(target.process, command).await {
         Ok(h) => h,
         Err(crate::runtime::Error::Spawn(e)) => return (ProbeOutcome::Failure, e.to_string()),
         Err(e) => return (ProbeOutcome::Failure, e.to_string()),

@@ -136,8 +136,9 @@ pub struct ContainerProcess {
     pub log_path: PathBuf,
     /// What the main process was started with; exec hooks and probes inherit it.
     pub process: ProcessSpec,
-    /// `process` as the child needs it, for exec hooks and probes.
-    prepared: Prepared,
+    /// `process` as the child needs it, for exec hooks and probes (shared with their spawns,
+    /// which run on the blocking pool).
+    prepared: Arc<Prepared>,
     pidfd: Arc<OwnedFd>,
     cgroup: Option<ContainerCgroup>,
     /// The idle cgroups of its exec hooks and probes.
@@ -323,7 +324,7 @@ impl Runtime {
             started_mono,
             log_path,
             process,
-            prepared,
+            prepared: Arc::new(prepared),
             pidfd: spawned.pidfd.clone(),
             cgroup: cgroup.clone(),
             exec_pool: Arc::default(),
@@ -368,7 +369,11 @@ impl Runtime {
 
     /// Runs `argv` inside `container` (exec hook or probe), with the container's environment,
     /// working directory, user and cgroup.
-    pub fn exec(&self, container: &ContainerProcess, argv: &[String]) -> Result<ExecHandle, Error> {
+    pub async fn exec(
+        &self,
+        container: &ContainerProcess,
+        argv: &[String],
+    ) -> Result<ExecHandle, Error> {
         if container.exit_info().is_some() {
             return Err(Error::NotRunning);
         }
@@ -378,15 +383,24 @@ impl Runtime {
             Some(cg) => Some(pool.take(cg, n).map_err(|_| Error::NotRunning)?),
             None => None,
         };
-        let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
-        // The spawn blocks this thread until the child has joined its cgroups and called
+        // The spawn blocks its thread until the child has joined its cgroups and called
         // `execve`: milliseconds, tens of them on a loaded machine (the kernel's cgroup
         // migration waits for an RCU grace period). On an async worker thread that held up
-        // the API and every other pod's worker (BENCHMARKS.md "Lifecycle precision").
-        let spawned = match blocking(|| {
-            self.spawner
-                .spawn(&container.prepared, argv, procs, Output::Combined)
-        }) {
+        // the API and every other pod's worker (BENCHMARKS.md "Lifecycle precision"); in
+        // `block_in_place` each exec handed the worker's queue to another thread, which cost
+        // more CPU and threads (BENCHMARKS.md "Scale"). So it runs on the blocking pool, whose
+        // threads stay for the next spawns; spawns there run at once.
+        let spawner = self.spawner;
+        let prepared = container.prepared.clone();
+        let args = argv.to_vec();
+        let (spawned, cgroup) = tokio::task::spawn_blocking(move || {
+            let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
+            let spawned = spawner.spawn(&prepared, &args, procs, Output::Combined);
+            (spawned, cgroup)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let spawned = match spawned {
             Ok(s) => s,
             Err(e) => {
                 // Nothing ran in it.
@@ -679,16 +693,4 @@ async fn reap_orphans_until(spawner: &'static Spawner, stop: tokio_util::sync::C
         spawner.reap_orphans();
     }
     spawner.reap_orphans();
-}
-
-/// Runs `f`, which blocks its thread, without holding up the other tasks of a multi-thread
-/// runtime (`block_in_place` hands this worker's queue to another thread); elsewhere (a
-/// current-thread runtime, no runtime) it just runs `f`.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
 }

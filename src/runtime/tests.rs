@@ -243,14 +243,14 @@ async fn exec_in_container(mode: CgroupMode) {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let exec = env.runtime.exec(&c, &argv).unwrap();
+    let exec = env.runtime.exec(&c, &argv).await.unwrap();
     let outcome = exec.wait().await;
     assert_eq!(outcome.status.code, 7);
     assert_eq!(String::from_utf8_lossy(&outcome.output), "hello\noops\n");
 
     // A hanging exec is killed when its handle is dropped (a cancelled hook).
     let hang: Vec<String> = ["sleep", "1000"].iter().map(|s| s.to_string()).collect();
-    let exec = env.runtime.exec(&c, &hang).unwrap();
+    let exec = env.runtime.exec(&c, &hang).await.unwrap();
     let pid = exec.pid;
     assert!(alive(pid));
     drop(exec);
@@ -258,12 +258,12 @@ async fn exec_in_container(mode: CgroupMode) {
     assert!(c.exit_info().is_none(), "the container survives its exec");
 
     // Killing the container kills a running exec too.
-    let exec = env.runtime.exec(&c, &hang).unwrap();
+    let exec = env.runtime.exec(&c, &hang).await.unwrap();
     c.kill_all();
     c.wait().await;
     assert_eq!(exec.wait().await.status.code, 137);
     assert!(matches!(
-        env.runtime.exec(&c, &hang),
+        env.runtime.exec(&c, &hang).await,
         Err(Error::NotRunning)
     ));
     env.runtime.shutdown().await;
@@ -279,8 +279,8 @@ async fn exec_in_container_fallback() {
     exec_in_container(CgroupMode::Off).await;
 }
 
-/// Execs started at once from tasks on several threads (each spawn blocks its thread in
-/// `block_in_place`, spawns run concurrently on child stacks of their own): every one runs its
+/// Execs started at once from tasks on several threads (each spawn blocks a thread of the
+/// blocking pool, spawns run concurrently on child stacks of their own): every one runs its
 /// own command with its own output.
 async fn concurrent_execs(mode: CgroupMode) {
     let env = runtime(mode, "concurrent");
@@ -294,7 +294,7 @@ async fn concurrent_execs(mode: CgroupMode) {
         let c = c.clone();
         tasks.spawn(async move {
             let argv = vec!["sh".to_owned(), "-c".to_owned(), format!("echo exec-{i}")];
-            let exec = runtime.exec(&c, &argv).unwrap();
+            let exec = runtime.exec(&c, &argv).await.unwrap();
             (i, exec.wait().await)
         });
     }
@@ -351,7 +351,7 @@ async fn child_setup(mode: CgroupMode) {
     let c = env.runtime.start_container(request("app", spec)).unwrap();
     let run = async |argv: &[&str]| {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        let outcome = env.runtime.exec(&c, &argv).unwrap().wait().await;
+        let outcome = env.runtime.exec(&c, &argv).await.unwrap().wait().await;
         let output = String::from_utf8_lossy(&outcome.output).into_owned();
         assert_eq!(outcome.status.code, 0, "{argv:?}: {output}");
         output
@@ -474,7 +474,7 @@ async fn exec_cgroup_reused_once_empty() {
     } else {
         let run = async |script: &str| {
             let argv: Vec<String> = ["sh", "-c", script].iter().map(|s| s.to_string()).collect();
-            let outcome = env.runtime.exec(&c, &argv).unwrap().wait().await;
+            let outcome = env.runtime.exec(&c, &argv).await.unwrap().wait().await;
             String::from_utf8_lossy(&outcome.output).into_owned()
         };
         let own = "grep ^0:: /proc/self/cgroup";

@@ -546,15 +546,16 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         }
     }
     if found.connection {
-        // Tokens that name no header (`close`) or one removed below (`keep-alive`) are the
-        // common case: no list is built for them.
+        // A value that is just `close` (names no header) or `keep-alive` (removed below) is
+        // the common case: it is compared as it is, not split into tokens.
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
+            .filter(|v| !is_close_or_keep_alive(v.as_bytes()))
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|t| !t.eq_ignore_ascii_case("close") && !t.eq_ignore_ascii_case("keep-alive"))
+            .filter(|t| !is_close_or_keep_alive(t.as_bytes()))
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for name in named {
@@ -581,6 +582,10 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     {
         headers.remove(header::TE);
     }
+}
+
+fn is_close_or_keep_alive(token: &[u8]) -> bool {
+    token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive")
 }
 
 /// Which hop-by-hop headers a message has (see [`strip_hop_by_hop`]).

@@ -1406,6 +1406,15 @@ fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
     ]);
     http::strip_hop_by_hop(&mut map);
     assert_eq!(names(&map), ["content-type", "host"]);
+    // A whole value of `Close` (any case) names nothing; the next value still names a header.
+    let mut map = headers(&[
+        ("connection", "Close"),
+        ("connection", "x-gone"),
+        ("x-gone", "1"),
+        ("x-keep", "1"),
+    ]);
+    http::strip_hop_by_hop(&mut map);
+    assert_eq!(names(&map), ["x-keep"]);
 }
 
 #[test]

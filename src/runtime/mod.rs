@@ -38,7 +38,7 @@ use tokio_util::task::TaskTracker;
 
 use self::cgroup::{Cgroups, ContainerCgroup, ExecCgroup, ExecPool};
 use self::logs::{LogLine, LogSource, LogWriter, Rotation};
-use self::process::{ExitStatus, Output, Prepared, ProcessSpec, Spawner};
+use self::process::{ExitStatus, Output, Prepared, ProcessSpec, Spawned, Spawner};
 
 /// Output of exec hooks and probes kept for messages (the kubelet's 10 KiB).
 pub const MAX_EXEC_OUTPUT: usize = 10 * 1024;
@@ -390,76 +390,33 @@ impl Runtime {
         // `block_in_place` each exec handed the worker's queue to another thread, which cost
         // more CPU and threads (BENCHMARKS.md "Scale"). So it runs on the blocking pool, whose
         // threads stay for the next spawns; spawns there run at once.
+        //
+        // The handle is made on the blocking thread too: if this future is dropped while the
+        // spawn runs (an aborted probe worker), the handle is dropped there, which kills the
+        // process, and its waiter reaps it; nothing is left running or unreaped.
         let spawner = self.spawner;
+        let tasks = self.tasks.clone();
         let prepared = container.prepared.clone();
+        let marker = format!("{}-exec", container.marker);
         let args = argv.to_vec();
-        let (spawned, cgroup) = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let procs = cgroup.as_ref().map_or(&[][..], |e| &e.procs[..]);
-            let spawned = spawner.spawn(&prepared, &args, procs, Output::Combined);
-            (spawned, cgroup)
+            match spawner.spawn(&prepared, &args, procs, Output::Combined) {
+                Ok(spawned) => Ok(watch_exec(&tasks, spawner, spawned, cgroup, pool, marker)),
+                Err(e) => {
+                    // Nothing ran in it.
+                    if let Some(e) = cgroup {
+                        pool.put(e);
+                    }
+                    Err(e)
+                }
+            }
         })
         .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-        let spawned = match spawned {
-            Ok(s) => s,
-            Err(e) => {
-                // Nothing ran in it.
-                if let Some(e) = cgroup {
-                    pool.put(e);
-                }
-                let working_dir = container.process.working_dir.as_deref();
-                return Err(Error::Spawn(exec_error(argv, working_dir, e)));
-            }
-        };
-        let (done_tx, done_rx) = watch::channel(None);
-        let output = spawned.stdout.map(pipe::Receiver::from_owned_fd);
-        let spawner = self.spawner;
-        let pid = spawned.pid;
-        let pidfd = spawned.pidfd;
-        self.tasks.spawn(async move {
-            let buf = std::sync::Mutex::new(Vec::new());
-            let read_output = async {
-                if let Some(Ok(mut pipe)) = output {
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        match pipe.read(&mut chunk).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
-                                let room = MAX_EXEC_OUTPUT.saturating_sub(buf.len());
-                                buf.extend_from_slice(&chunk[..n.min(room)]);
-                            }
-                        }
-                    }
-                }
-            };
-            let wait = spawner.wait(pid, pidfd);
-            tokio::pin!(read_output);
-            tokio::pin!(wait);
-            // Read while waiting, or a chatty process would block on a full pipe.
-            let (status, output_done) = tokio::select! {
-                s = &mut wait => (s, false),
-                () = &mut read_output => (wait.await, true),
-            };
-            if !output_done {
-                // A background child may hold the pipe open: take what is there, briefly.
-                let _ = tokio::time::timeout(Duration::from_millis(100), read_output).await;
-            }
-            let status = status.unwrap_or(ExitStatus {
-                code: 128,
-                signal: None,
-            });
-            let _ = done_tx.send(Some(ExecOutcome {
-                status,
-                output: std::mem::take(&mut *buf.lock().unwrap_or_else(|e| e.into_inner())),
-            }));
-        });
-        Ok(ExecHandle {
-            pid,
-            cgroup,
-            pool,
-            marker: format!("{}-exec", container.marker),
-            done: done_rx,
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(|e| {
+            let working_dir = container.process.working_dir.as_deref();
+            Error::Spawn(exec_error(argv, working_dir, e))
         })
     }
 
@@ -563,6 +520,67 @@ impl ExecHandle {
                 tree::kill_container_processes(self.pid, &self.marker);
             }
         }
+    }
+}
+
+/// Starts the waiter of a spawned exec (its output read while it runs, its exit reaped) and
+/// returns its handle. Sync, so that `Runtime::exec` can make it on the spawn's thread.
+fn watch_exec(
+    tasks: &TaskTracker,
+    spawner: &'static Spawner,
+    spawned: Spawned,
+    cgroup: Option<ExecCgroup>,
+    pool: Arc<ExecPool>,
+    marker: String,
+) -> ExecHandle {
+    let (done_tx, done_rx) = watch::channel(None);
+    let output = spawned.stdout.map(pipe::Receiver::from_owned_fd);
+    let pid = spawned.pid;
+    let pidfd = spawned.pidfd;
+    tasks.spawn(async move {
+        let buf = std::sync::Mutex::new(Vec::new());
+        let read_output = async {
+            if let Some(Ok(mut pipe)) = output {
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match pipe.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut buf = buf.lock().unwrap_or_else(|e| e.into_inner());
+                            let room = MAX_EXEC_OUTPUT.saturating_sub(buf.len());
+                            buf.extend_from_slice(&chunk[..n.min(room)]);
+                        }
+                    }
+                }
+            }
+        };
+        let wait = spawner.wait(pid, pidfd);
+        tokio::pin!(read_output);
+        tokio::pin!(wait);
+        // Read while waiting, or a chatty process would block on a full pipe.
+        let (status, output_done) = tokio::select! {
+            s = &mut wait => (s, false),
+            () = &mut read_output => (wait.await, true),
+        };
+        if !output_done {
+            // A background child may hold the pipe open: take what is there, briefly.
+            let _ = tokio::time::timeout(Duration::from_millis(100), read_output).await;
+        }
+        let status = status.unwrap_or(ExitStatus {
+            code: 128,
+            signal: None,
+        });
+        let _ = done_tx.send(Some(ExecOutcome {
+            status,
+            output: std::mem::take(&mut *buf.lock().unwrap_or_else(|e| e.into_inner())),
+        }));
+    });
+    ExecHandle {
+        pid,
+        cgroup,
+        pool,
+        marker,
+        done: done_rx,
     }
 }
 

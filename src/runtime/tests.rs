@@ -257,6 +257,44 @@ async fn exec_in_container(mode: CgroupMode) {
     eventually("exec killed", Duration::from_secs(5), || !alive(pid)).await;
     assert!(c.exit_info().is_none(), "the container survives its exec");
 
+    // An exec whose caller goes away while it spawns (an aborted probe worker: the future is
+    // dropped after its first poll) is killed and reaped as well: no child of this test is
+    // left but the container (a zombie would count too).
+    let me = std::process::id() as i32;
+    let others = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&p| p != c.pid && tree::stat(p).is_some_and(|s| s.ppid == me))
+            .count()
+    };
+    let mut abandoned = Box::pin(env.runtime.exec(&c, &hang));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        abandoned.as_mut().poll(&mut cx).is_pending(),
+        "the spawn is under way after the first poll"
+    );
+    drop(abandoned);
+    // The blocking pool takes spawns in order: once a later exec has run, that spawn is done.
+    let argv = vec!["true".to_owned()];
+    assert_eq!(
+        env.runtime
+            .exec(&c, &argv)
+            .await
+            .unwrap()
+            .wait()
+            .await
+            .status
+            .code,
+        0
+    );
+    eventually(
+        "the abandoned exec killed and reaped",
+        Duration::from_secs(5),
+        || others() == 0,
+    )
+    .await;
+
     // Killing the container kills a running exec too.
     let exec = env.runtime.exec(&c, &hang).await.unwrap();
     c.kill_all();

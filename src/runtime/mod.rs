@@ -286,15 +286,13 @@ impl Runtime {
             None => Vec::new(),
         };
         let oom_baseline = cgroup.as_ref().map_or(0, |c| c.oom_kills());
-        let prepared = Prepared::new(&process).map_err(|e| {
-            Error::Spawn(exec_error(&process.argv, process.working_dir.as_deref(), e))
-        })?;
+        let spawn_error =
+            |e| Error::Spawn(exec_error(&process.argv, process.working_dir.as_deref(), e));
+        let prepared = Prepared::new(&process).map_err(spawn_error)?;
         let spawned = self
             .spawner
             .spawn(&prepared, &process.argv, &procs, Output::Separate)
-            .map_err(|e| {
-                Error::Spawn(exec_error(&process.argv, process.working_dir.as_deref(), e))
-            })?;
+            .map_err(spawn_error)?;
         let started_at = Timestamp::now();
         let started_mono = Instant::now();
         let (exit_tx, exit_rx) = watch::channel(None);

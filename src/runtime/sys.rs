@@ -137,15 +137,9 @@ impl ChildStack {
 /// lowest free slot: [`reserve_stdio_slots`] makes a few while the table is still short (a
 /// slot made later, when spawns outnumber them, sits higher and its children copy more).
 /// Never freed, like the stacks.
+#[derive(Clone, Copy)]
 struct StdioSlot {
     fds: [c_int; 3],
-}
-
-impl StdioSlot {
-    /// The slot's highest descriptor, plus one: what its child's private table keeps.
-    fn end(&self) -> c_int {
-        self.fds.iter().max().map_or(3, |fd| fd + 1)
-    }
 }
 
 /// The slots no spawn is using.
@@ -183,6 +177,11 @@ fn dev_null() -> io::Result<BorrowedFd<'static>> {
 }
 
 impl StdioSlot {
+    /// The slot's highest descriptor, plus one: what its child's private table keeps.
+    fn end(&self) -> c_int {
+        self.fds.iter().max().map_or(3, |fd| fd + 1)
+    }
+
     /// Three new descriptors, the lowest free ones, pointing at `/dev/null`.
     fn new() -> io::Result<StdioSlot> {
         let null = dev_null()?.as_raw_fd();
@@ -205,7 +204,7 @@ impl StdioSlot {
 }
 
 /// A slot taken for one spawn; back to `SLOTS`, pointing at `/dev/null`, when dropped.
-struct TakenSlot(Option<StdioSlot>);
+struct TakenSlot(StdioSlot);
 
 impl TakenSlot {
     /// The lowest free slot, or a new one.
@@ -219,20 +218,12 @@ impl TakenSlot {
                 StdioSlot::new()?
             }
         };
-        Ok(TakenSlot(Some(slot)))
-    }
-
-    fn end(&self) -> c_int {
-        self.0.as_ref().map_or(3, StdioSlot::end)
-    }
-
-    fn fds(&self) -> [c_int; 3] {
-        self.0.as_ref().map_or([-1; 3], |s| s.fds)
+        Ok(TakenSlot(slot))
     }
 
     /// Points the slot at `stdio` (close-on-exec duplicates).
     fn point_at(&self, stdio: &[BorrowedFd<'_>; 3]) -> io::Result<()> {
-        for (slot, fd) in self.fds().into_iter().zip(stdio) {
+        for (slot, fd) in self.0.fds.into_iter().zip(stdio) {
             // SAFETY: `dup3` replaces the slot's descriptor (the slot's own, unused by anyone
             // else while taken) with a duplicate of a descriptor the caller keeps open.
             if unsafe { libc::dup3(fd.as_raw_fd(), slot, libc::O_CLOEXEC) } < 0 {
@@ -245,9 +236,8 @@ impl TakenSlot {
 
 impl Drop for TakenSlot {
     fn drop(&mut self) {
-        let Some(slot) = self.0.take() else { return };
         let Ok(null) = dev_null() else { return };
-        for fd in slot.fds {
+        for fd in self.0.fds {
             // SAFETY: as in `point_at`; `/dev/null` stays open for ever.
             if unsafe { libc::dup3(null.as_raw_fd(), fd, libc::O_CLOEXEC) } < 0 {
                 // A slot that may still hold a child's pipe end is not used again (the
@@ -255,7 +245,7 @@ impl Drop for TakenSlot {
                 return;
             }
         }
-        SLOTS.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+        SLOTS.lock().unwrap_or_else(|e| e.into_inner()).push(self.0);
     }
 }
 
@@ -291,8 +281,8 @@ pub(super) fn spawn(plan: &ExecPlan<'_>) -> io::Result<(i32, OwnedFd)> {
         argv: argv.as_ptr(),
         script_argv: script_argv.as_mut_ptr(),
         envp: envp.as_ptr(),
-        stdio: slot.fds(),
-        keep_below: slot.end(),
+        stdio: slot.0.fds,
+        keep_below: slot.0.end(),
         cgroup_procs: cgroup_procs.as_ptr(),
         n_cgroup_procs: cgroup_procs.len(),
         cwd: plan.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+mod h1;
 mod http;
 mod metrics;
 mod route;

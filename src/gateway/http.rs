@@ -34,15 +34,31 @@ use super::{ConnCount, Exec, Protocol, connect};
 
 /// Serves one client connection until it closes, the listener is removed or the gateway
 /// shuts down (then requests in flight finish and the connection closes).
-/// `closed` is the route's (or a child of it).
+/// `closed` is the route's (or a child of it). HTTP/1.1 to HTTP/1.1 backends goes the
+/// forwarding path of `h1.rs`, which hands h2c clients back to [`serve_io`].
 pub(crate) async fn serve(
     route: Arc<Route>,
     stream: TcpStream,
     peer: SocketAddr,
     closed: tokio_util::sync::CancellationToken,
 ) {
+    if route.protocol() == Protocol::Http {
+        return super::h1::serve(route, stream, peer, closed).await;
+    }
     // Why ignored: Nagle only delays small writes; the connection works either way.
     let _ = stream.set_nodelay(true);
+    serve_io(route, stream, peer, closed).await;
+}
+
+/// Serves a client connection with hyper (HTTP/1.1 or h2c from the client).
+pub(crate) async fn serve_io<I>(
+    route: Arc<Route>,
+    io: I,
+    peer: SocketAddr,
+    closed: tokio_util::sync::CancellationToken,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let mut builder = auto::Builder::new(Exec(route.shared.clone()));
     // `writev(false)`: hyper copies a message's head and body into one buffer and writes it
     // with one `write`, instead of queueing the pieces for `writev`: 3 % fewer instructions
@@ -59,7 +75,7 @@ pub(crate) async fn serve(
             async move { Ok::<_, Infallible>(proxy(&route, &client, request).await) }
         })
     };
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
@@ -584,7 +600,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn is_close_or_keep_alive(token: &[u8]) -> bool {
+pub(crate) fn is_close_or_keep_alive(token: &[u8]) -> bool {
     token.eq_ignore_ascii_case(b"close") || token.eq_ignore_ascii_case(b"keep-alive")
 }
 
@@ -611,6 +627,11 @@ impl Client {
         let forwarded_for = HeaderValue::from_maybe_shared(Bytes::from(ip.to_string()))
             .expect("an IP address is a valid header value");
         Client { ip, forwarded_for }
+    }
+
+    /// The client's address as `X-Forwarded-For` lists it.
+    pub(crate) fn forwarded_for(&self) -> &[u8] {
+        self.forwarded_for.as_bytes()
     }
 
     /// Appends the client to `X-Forwarded-For` (a proxy before us may have started it; a
@@ -653,7 +674,7 @@ fn local(status: StatusCode, body: Bytes) -> Response<ProxyBody> {
 }
 
 /// An error with its sources, `a: b: c`.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(s) = source {

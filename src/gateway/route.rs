@@ -11,6 +11,7 @@ use hyper::client::conn::{http1, http2};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::h1::BackendConn;
 use super::http::ReqBody;
 use super::metrics::RouteMetrics;
 use super::{Endpoint, Protocol, Shared, lock};
@@ -117,8 +118,11 @@ pub(crate) struct Backend {
 /// One worker's connections to a backend.
 #[derive(Default)]
 struct Pool {
-    /// Idle HTTP/1.1 connections, most recently used last.
+    /// Idle HTTP/1.1 connections of hyper's client (requests from h2c clients), most
+    /// recently used last.
     idle: Mutex<Vec<IdleConn>>,
+    /// Idle connections of the HTTP/1.1 forwarding path (`h1.rs`), most recently used last.
+    conns: Mutex<Vec<(BackendConn, Instant)>>,
     /// The shared h2c connection, if one is open.
     h2: Mutex<Option<http2::SendRequest<ReqBody>>>,
 }
@@ -594,9 +598,11 @@ impl Backend {
     fn drain(&self, route: &Route) {
         if !self.draining.swap(true, Ordering::AcqRel) {
             let mut idle = Vec::new();
+            let mut conns = Vec::new();
             let mut h2 = Vec::new();
             for pool in &self.pools {
                 idle.append(&mut lock(&pool.idle));
+                conns.append(&mut lock(&pool.conns));
                 h2.extend(lock(&pool.h2).take());
             }
             debug!(
@@ -604,7 +610,7 @@ impl Backend {
                 port = %route.key.port_name,
                 endpoint = %self.name,
                 addr = %self.addr,
-                idle = idle.len(),
+                idle = idle.len() + conns.len(),
                 h2 = h2.len(),
                 "endpoint draining: pooled connections closed"
             );
@@ -698,6 +704,32 @@ impl Backend {
             sender,
             since: Instant::now(),
         });
+    }
+
+    /// An idle connection of the HTTP/1.1 forwarding path that can take a request, most
+    /// recently used first; closed and expired ones are dropped.
+    pub(crate) fn checkout_conn(&self, idle_timeout: Duration) -> Option<BackendConn> {
+        let mut conns = lock(&self.pool().conns);
+        while let Some((conn, since)) = conns.pop() {
+            if since.elapsed() <= idle_timeout && conn.is_usable() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Puts a connection of the forwarding path whose response ended back in the pool,
+    /// unless the backend is draining or the pool is full.
+    pub(crate) fn checkin_conn(&self, conn: BackendConn, max_idle: usize) {
+        if self.draining() {
+            return;
+        }
+        let mut conns = lock(&self.pool().conns);
+        // Checked again under the lock: see `checkin_h1`.
+        if self.draining() || conns.len() >= max_idle {
+            return;
+        }
+        conns.push((conn, Instant::now()));
     }
 
     /// The shared h2c connection, if open and the backend is not draining.

@@ -1441,3 +1441,4 @@ fn the_client_is_appended_to_x_forwarded_for() {
     ipv6.append_forwarded_for(&mut map);
     assert_eq!(map["x-forwarded-for"], "::1");
 }
+mod wire;

@@ -1,0 +1,1402 @@
+//! The HTTP/1.1 forwarding path: a client connection that speaks HTTP/1.1 to a listener
+//! whose backends speak HTTP/1.1, proxied the way nginx and HAProxy do it. A request's head
+//! is parsed in place (`httparse`) from the connection's buffer and written once for the
+//! backend with only the hop-by-hop headers, the framing and `X-Forwarded-For` changed; its
+//! body is forwarded by its framing (`Content-Length`, chunked: passed through as it came);
+//! the response comes back the same way over a pooled connection. No `Request`, `Response`
+//! or `HeaderMap` is built and no second task is woken per request (BENCHMARKS.md
+//! "An HTTP/1.1 forwarding path of podvisor's own").
+//!
+//! The same rules as hyper's path in `http.rs`: endpoint picks and retries (idempotent
+//! requests whose connect failed, or that a new connection lost before any answer), the
+//! termination barrier's dispatch count held until the response head, fallback requests on
+//! fresh connections with `Connection: close`, 400/431/502/503 written by the gateway.
+//!
+//! Must not: build a header map or buffer a whole body; hand the connection to hyper other
+//! than between requests (an h2c client's preface, or the listener's backends now speaking
+//! h2c); pool a backend connection whose response has not ended cleanly; send a backend
+//! connection to another worker (it belongs to the runtime that opened it).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::StatusCode;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tracing::debug;
+
+use super::http::{Client, error_chain, is_close_or_keep_alive};
+use super::route::{Pick, Route, Tried, display_port};
+use super::{ConnCount, Protocol, connect};
+
+/// Largest request or response head (hyper's default buffer limit is about 400 KiB; nginx's
+/// `large_client_header_buffers` 32 KiB); a larger request head is answered 431.
+const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields in one head (hyper's default is 100).
+const MAX_HEADERS: usize = 100;
+/// Room a read gives the kernel at least (hyper starts its buffers at 8 KiB too).
+const READ_SIZE: usize = 8 * 1024;
+/// Bytes collected before they are written on, when a body is forwarded.
+const WRITE_SIZE: usize = 64 * 1024;
+/// How long a client may take to send a request head, idle time on a kept-alive connection
+/// included (hyper's default header read timeout): an idle client connection closes after it.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The HTTP/2 connection preface an h2c client starts with (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An open HTTP/1.1 connection to a backend with the bytes read from it and not yet used.
+pub(crate) struct BackendConn {
+    stream: TcpStream,
+    buf: BytesMut,
+    _count: ConnCount,
+}
+
+impl BackendConn {
+    /// Whether a pooled connection can take a request: the backend has not closed it and
+    /// sent nothing since its last response. Costs no system call unless the socket was
+    /// reported readable (then one `read`, which sees the close).
+    pub(crate) fn is_usable(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+/// Serves one client connection on the HTTP/1.1 path until it closes, the listener is
+/// removed or the gateway shuts down (a request being served finishes first).
+pub(crate) async fn serve(
+    route: Arc<Route>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    closed: CancellationToken,
+) {
+    // Why ignored: Nagle only delays small writes; the connection works either way.
+    let _ = stream.set_nodelay(true);
+    let mut conn = ClientConn {
+        stream,
+        buf: BytesMut::with_capacity(READ_SIZE),
+        client: Client::new(peer.ip()),
+        closed,
+        first: true,
+    };
+    let end = conn.serve(&route).await;
+    match end {
+        End::Closed => {}
+        End::HandOff => {
+            let ClientConn {
+                stream,
+                buf,
+                closed,
+                ..
+            } = conn;
+            let io = Prefixed {
+                prefix: buf.freeze(),
+                stream,
+            };
+            super::http::serve_io(route, io, peer, closed).await;
+        }
+        End::Error(error) => {
+            debug!(service = %route.key.service, port = %route.key.port_name, %peer, %error, "client connection ended with an error");
+        }
+    }
+}
+
+/// How a client connection's loop ended.
+enum End {
+    /// Closed by the client, or by the gateway after a response.
+    Closed,
+    /// Not for this path (h2c, or the backends now speak h2c): hyper serves it from here.
+    HandOff,
+    /// A read or write failed, or the client sent something unusable.
+    Error(String),
+}
+
+/// A client connection on this path.
+struct ClientConn {
+    stream: TcpStream,
+    /// Bytes read from the client and not yet used (pipelined requests included).
+    buf: BytesMut,
+    client: Client,
+    /// The route's (or a child of it): no new request is read once cancelled.
+    closed: CancellationToken,
+    /// No request read yet (an h2c preface is looked for only then).
+    first: bool,
+}
+
+/// How a message's body is framed (RFC 9112 §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// No body.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// The body ends when the backend closes the connection (responses only).
+    UntilClose,
+}
+
+/// What the gateway needs from a client's request once its head has been written again.
+#[derive(Debug)]
+struct RequestInfo {
+    framing: Framing,
+    /// HTTP/1.0 or HTTP/1.1 (the minor version).
+    version: u8,
+    /// The client wants the connection kept after the response.
+    keep_alive: bool,
+    /// `Expect: 100-continue`: the gateway answers `100 Continue` itself before it reads the
+    /// body (the backend never sees the expectation).
+    expect_continue: bool,
+    is_head: bool,
+    idempotent: bool,
+}
+
+/// What went wrong with a client's request head: the status to answer it with.
+struct Rejected(StatusCode, &'static str);
+
+impl ClientConn {
+    async fn serve(&mut self, route: &Route) -> End {
+        // The request head written for the backend, and the bytes of each write.
+        let mut head = Vec::with_capacity(1024);
+        let mut out = Vec::with_capacity(READ_SIZE);
+        let cancelled = self.closed.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let sleep = tokio::time::sleep(HEADER_READ_TIMEOUT);
+        tokio::pin!(sleep);
+        loop {
+            if route.protocol() != Protocol::Http {
+                return End::HandOff;
+            }
+            let info = match self
+                .read_head(&mut head, cancelled.as_mut(), sleep.as_mut())
+                .await
+            {
+                Next::Request(len, info) => {
+                    self.buf.advance(len);
+                    info
+                }
+                Next::Rejected(Rejected(status, why)) => {
+                    let body = format!("bad request: {why}\n");
+                    // Why ignored: the connection closes either way.
+                    let _ =
+                        write_local(&mut self.stream, &mut out, status, body.as_bytes(), 1, true)
+                            .await;
+                    return End::Closed;
+                }
+                Next::Idle => return End::Closed,
+                Next::HandOff => return End::HandOff,
+                Next::Error(error) => return End::Error(error),
+            };
+            self.first = false;
+            let start = Instant::now();
+            route.metrics.requests.inc();
+            let keep = match self.forward(route, &info, &head, &mut out, start).await {
+                Ok(keep) => keep,
+                Err(error) => return End::Error(error),
+            };
+            // A connection that forwarded a large body gives its buffer back.
+            if out.capacity() > WRITE_SIZE {
+                out = Vec::with_capacity(READ_SIZE);
+            }
+            if !keep || self.closed.is_cancelled() {
+                // Why ignored: the connection closes either way.
+                let _ = self.stream.shutdown().await;
+                return End::Closed;
+            }
+        }
+    }
+
+    /// Reads the next request head and writes it again for the backend into `head` (without
+    /// its final empty line).
+    async fn read_head(
+        &mut self,
+        head: &mut Vec<u8>,
+        mut cancelled: Pin<&mut WaitForCancellationFutureOwned>,
+        mut sleep: Pin<&mut tokio::time::Sleep>,
+    ) -> Next {
+        let mut deadline_set = false;
+        loop {
+            if !self.buf.is_empty() {
+                let n = self.buf.len().min(H2_PREFACE.len());
+                if self.first && self.buf[..n] == H2_PREFACE[..n] {
+                    if n == H2_PREFACE.len() {
+                        return Next::HandOff;
+                    }
+                    // A prefix of the preface: read on.
+                } else if let Some(parsed) = parse_request(&self.buf, &self.client, head) {
+                    return match parsed {
+                        Ok((len, info)) => Next::Request(len, info),
+                        Err(rejected) => Next::Rejected(rejected),
+                    };
+                }
+                if self.buf.len() >= MAX_HEAD {
+                    return Next::Rejected(Rejected(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "request head larger than 64 KiB",
+                    ));
+                }
+            } else if self.closed.is_cancelled() {
+                return Next::Idle;
+            }
+            self.buf.reserve(READ_SIZE);
+            // Most reads find the bytes there; the timer and the shutdown signal are only
+            // armed when the client makes us wait.
+            let read = match self.stream.try_read_buf(&mut self.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !deadline_set {
+                        sleep
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + HEADER_READ_TIMEOUT);
+                        deadline_set = true;
+                    }
+                    let idle = self.buf.is_empty();
+                    tokio::select! {
+                        read = self.stream.read_buf(&mut self.buf) => read,
+                        () = cancelled.as_mut(), if idle => return Next::Idle,
+                        () = sleep.as_mut() => {
+                            return Next::Error("request head not received within 30 s".into());
+                        }
+                    }
+                }
+                read => read,
+            };
+            match read {
+                Ok(0) if self.buf.is_empty() => return Next::Idle,
+                Ok(0) => {
+                    return Next::Error("client closed the connection in a request head".into());
+                }
+                Ok(_) => {}
+                Err(error) => return Next::Error(error.to_string()),
+            }
+        }
+    }
+
+    /// Sends one request to an endpoint (the tries as in `http::forward`) and its response
+    /// back. `Ok(true)`: the client connection can take another request.
+    async fn forward(
+        &mut self,
+        route: &Route,
+        info: &RequestInfo,
+        head: &[u8],
+        out: &mut Vec<u8>,
+        start: Instant,
+    ) -> Result<bool, String> {
+        let config = &route.shared.config;
+        let replayable = info.idempotent && info.framing == Framing::Empty;
+        let mut tried = Tried::default();
+        let mut tries = 0;
+        let mut last_error = String::new();
+        // How much of the request body has been read from the client: once any has, the
+        // request cannot be tried again; a local answer can keep the connection only if
+        // all of it has.
+        let mut body = if info.framing == Framing::Empty {
+            BodyRead::All
+        } else {
+            BodyRead::None
+        };
+        while let Some(pick) = route.pick_next(self.client.ip, &tried) {
+            let Pick {
+                backend,
+                fallback,
+                in_flight,
+                mut dispatch,
+            } = pick;
+            tries += 1;
+            let mut fresh = fallback;
+            let exchanged = loop {
+                let pooled = if fresh {
+                    None
+                } else {
+                    backend.checkout_conn(config.pool_idle_timeout)
+                };
+                let reused = pooled.is_some();
+                let mut conn = match pooled {
+                    Some(conn) => conn,
+                    None => match connect(backend.addr, config.connect_timeout).await {
+                        Ok(stream) => BackendConn {
+                            stream,
+                            buf: BytesMut::with_capacity(READ_SIZE),
+                            _count: ConnCount::new(&backend),
+                        },
+                        Err(error) => break Err(TryError::Connect(error.to_string())),
+                    },
+                };
+                out.clear();
+                out.extend_from_slice(head);
+                if fallback {
+                    out.extend_from_slice(b"connection: close\r\n");
+                }
+                out.extend_from_slice(b"\r\n");
+                if body == BodyRead::None {
+                    if info.expect_continue && self.buf.is_empty() {
+                        self.stream
+                            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    body = BodyRead::Part;
+                }
+                let sent = forward_body(
+                    &mut self.stream,
+                    &mut self.buf,
+                    &mut conn.stream,
+                    info.framing,
+                    false,
+                    out,
+                )
+                .await;
+                let lost = match sent {
+                    Ok(()) => {
+                        body = BodyRead::All;
+                        match read_response_head(&mut conn, info.is_head).await {
+                            Ok(response) => break Ok((conn, response)),
+                            Err(ResponseError::Lost(error)) => error,
+                            Err(ResponseError::Invalid(error)) => {
+                                break Err(TryError::Invalid(error));
+                            }
+                        }
+                    }
+                    Err(BodyError::Read(error)) => {
+                        return Err(format!("reading the request body: {error}"));
+                    }
+                    Err(BodyError::Write(error)) => error,
+                };
+                // A pooled connection the backend closed as we sent is the keep-alive race:
+                // a request without a body goes again on a fresh connection.
+                if reused && replayable {
+                    fresh = true;
+                    continue;
+                }
+                break Err(TryError::Lost {
+                    reused,
+                    error: lost,
+                });
+            };
+            match exchanged {
+                Ok((mut conn, response)) => {
+                    dispatch.done();
+                    backend.succeeded(route);
+                    route.metrics.latency.observe(start.elapsed().as_secs_f64());
+                    debug!(
+                        service = %route.key.service, port = %route.key.port_name,
+                        endpoint = %backend.name, status = response.status, tries,
+                        "proxied"
+                    );
+                    // An HTTP/1.0 client gets a chunked body decoded, ended by the close.
+                    let decode = response.framing == Framing::Chunked && info.version == 0;
+                    let keep_client = info.keep_alive
+                        && response.framing != Framing::UntilClose
+                        && !decode
+                        && !self.closed.is_cancelled();
+                    out.clear();
+                    write_response_head(&response, info, keep_client, out);
+                    conn.buf.advance(response.head_len);
+                    let forwarded = forward_body(
+                        &mut conn.stream,
+                        &mut conn.buf,
+                        &mut self.stream,
+                        response.framing,
+                        decode,
+                        out,
+                    )
+                    .await;
+                    drop(in_flight);
+                    return match forwarded {
+                        Ok(()) => {
+                            if response.reusable && !fallback && conn.buf.is_empty() {
+                                backend.checkin_conn(conn, config.max_idle_per_endpoint);
+                            }
+                            Ok(keep_client)
+                        }
+                        Err(BodyError::Read(error)) => Err(format!(
+                            "endpoint {} ({}) failed in a response body: {error}",
+                            backend.name, backend.addr
+                        )),
+                        Err(BodyError::Write(error)) => Err(error.to_string()),
+                    };
+                }
+                Err(TryError::Connect(error)) => {
+                    backend.failed(route, &error);
+                    last_error = format!(
+                        "endpoint {} ({}) failed: {error}",
+                        backend.name, backend.addr
+                    );
+                    if !info.idempotent || tries >= config.max_connect_tries {
+                        break;
+                    }
+                    tried.push(backend.addr);
+                }
+                Err(TryError::Lost { reused, error }) => {
+                    // A reused connection lost is the keep-alive race, not a sick backend.
+                    if !reused {
+                        backend.failed(route, &error);
+                    }
+                    last_error = format!(
+                        "endpoint {} ({}) failed: {}",
+                        backend.name,
+                        backend.addr,
+                        error_chain(&error)
+                    );
+                    if !(replayable && tries < config.max_connect_tries) {
+                        break;
+                    }
+                    tried.push(backend.addr);
+                }
+                Err(TryError::Invalid(error)) => {
+                    backend.failed(route, &error);
+                    last_error = format!(
+                        "endpoint {} ({}) sent an invalid response: {error}",
+                        backend.name, backend.addr
+                    );
+                    break;
+                }
+            }
+        }
+        route.metrics.latency.observe(start.elapsed().as_secs_f64());
+        let (status, text) = if tries == 0 {
+            route.metrics.no_endpoints.inc();
+            debug!(service = %route.key.service, port = %route.key.port_name, "no ready endpoints: 503");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                route.no_endpoints_body.clone(),
+            )
+        } else {
+            route.metrics.backend_failed.inc();
+            debug!(service = %route.key.service, port = %route.key.port_name, error = %last_error, "502");
+            (
+                StatusCode::BAD_GATEWAY,
+                Bytes::from(format!(
+                    "bad gateway: service {} port {}: {last_error}\n",
+                    route.key.service,
+                    display_port(&route.key.port_name)
+                )),
+            )
+        };
+        // A body not read to its end leaves the connection mid-request: it closes.
+        let keep = info.keep_alive && body == BodyRead::All && !self.closed.is_cancelled();
+        write_local(&mut self.stream, out, status, &text, info.version, !keep)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(keep)
+    }
+}
+
+/// How much of a request's body the gateway has read from the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BodyRead {
+    None,
+    Part,
+    All,
+}
+
+/// What reading the next request head gave.
+enum Next {
+    /// A request: its head's length in the buffer, and what the gateway needs of it.
+    Request(usize, RequestInfo),
+    /// A request to answer with an error, then close.
+    Rejected(Rejected),
+    /// The client closed between requests, or the gateway is shutting down and no request
+    /// had started.
+    Idle,
+    HandOff,
+    Error(String),
+}
+
+/// Why one try at an endpoint failed.
+enum TryError {
+    /// Nothing was sent.
+    Connect(String),
+    /// Sent (or partly) and no response head came: the connection failed or closed.
+    Lost { reused: bool, error: io::Error },
+    /// The backend's answer is not HTTP/1.x.
+    Invalid(String),
+}
+
+/// Parses the request head at the start of `buf` and writes it again for the backend into
+/// `head`. `None`: the head is not complete yet.
+fn parse_request(
+    buf: &[u8],
+    client: &Client,
+    head: &mut Vec<u8>,
+) -> Option<Result<(usize, RequestInfo), Rejected>> {
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_request_with_uninit_headers(
+        &mut request,
+        buf,
+        &mut headers,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return None,
+        Err(httparse::Error::TooManyHeaders) => {
+            return Some(Err(Rejected(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "more than 100 header fields",
+            )));
+        }
+        Err(error) => {
+            return Some(Err(Rejected(
+                StatusCode::BAD_REQUEST,
+                match error {
+                    httparse::Error::HeaderName => "invalid header name",
+                    httparse::Error::HeaderValue => "invalid header value",
+                    httparse::Error::Token => "invalid method or request target",
+                    httparse::Error::Version => "invalid HTTP version",
+                    _ => "invalid request line",
+                },
+            )));
+        }
+    };
+    let method = request.method.unwrap_or_default();
+    let target = request.path.unwrap_or_default();
+    let version = request.version.unwrap_or(1);
+    Some(
+        rewrite_request(method, target, version, request.headers, client, head)
+            .map(|info| (len, info)),
+    )
+}
+
+/// Writes a client's request head again for a backend: HTTP/1.1, origin form, hop-by-hop
+/// headers (and those `Connection` names) dropped, the framing normalised, the client
+/// appended to `X-Forwarded-For`. `Host` is kept as the client sent it.
+fn rewrite_request(
+    method: &str,
+    target: &str,
+    version: u8,
+    headers: &[httparse::Header<'_>],
+    client: &Client,
+    head: &mut Vec<u8>,
+) -> Result<RequestInfo, Rejected> {
+    let bad = |why| Err(Rejected(StatusCode::BAD_REQUEST, why));
+    if method == "CONNECT" {
+        return Err(Rejected(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not supported by a Service's gateway",
+        ));
+    }
+    let hop = Hop::scan(headers);
+    let Ok(length) = hop.content_length() else {
+        return bad("invalid or conflicting Content-Length");
+    };
+    let framing = match (hop.transfer_encoding, length) {
+        (Some(value), _) => {
+            if !last_coding_is_chunked(value) {
+                return bad("Transfer-Encoding must end with chunked");
+            }
+            Framing::Chunked
+        }
+        (None, Some(0) | None) => Framing::Empty,
+        (None, Some(n)) => Framing::Length(n),
+    };
+    head.clear();
+    head.extend_from_slice(method.as_bytes());
+    head.push(b' ');
+    let mut host_from_target = None;
+    if target.starts_with('/') || target == "*" {
+        head.extend_from_slice(target.as_bytes());
+    } else {
+        // Absolute form (a proxy-style request): the authority becomes the Host if there
+        // is none, the request line the path.
+        let Ok(uri) = http::Uri::try_from(target) else {
+            return bad("invalid request target");
+        };
+        let (Some(authority), Some(_)) = (uri.authority(), uri.scheme()) else {
+            return bad("invalid request target");
+        };
+        host_from_target = Some(authority.as_str().to_owned());
+        head.extend_from_slice(uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    }
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut has_host = false;
+    let mut forwarded_for: Option<Vec<u8>> = None;
+    let mut expect_continue = false;
+    for header in headers {
+        let name = header.name.as_bytes();
+        if hop.drops(name, header.value) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"host") {
+            // One Host only (RFC 9112 §3.2); an absolute-form target's authority replaces
+            // it (§3.2.2).
+            if has_host {
+                return bad("more than one Host header");
+            }
+            has_host = true;
+            if host_from_target.is_some() {
+                continue;
+            }
+        } else if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            let value = forwarded_for.get_or_insert_with(Vec::new);
+            if !value.is_empty() {
+                value.extend_from_slice(b", ");
+            }
+            value.extend_from_slice(header.value);
+            continue;
+        } else if name.eq_ignore_ascii_case(b"expect")
+            && header.value.eq_ignore_ascii_case(b"100-continue")
+        {
+            expect_continue = true;
+            continue;
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            continue;
+        }
+        push_header(head, name, header.value);
+    }
+    if let Some(host) = host_from_target {
+        push_header(head, b"host", host.as_bytes());
+    } else if !has_host && version == 1 {
+        return bad("no Host header");
+    }
+    match framing {
+        Framing::Chunked => push_header(head, b"transfer-encoding", b"chunked"),
+        Framing::Length(n) => push_length(head, n),
+        Framing::Empty if length == Some(0) => push_length(head, 0),
+        Framing::Empty | Framing::UntilClose => {}
+    }
+    match forwarded_for {
+        Some(mut value) if value.iter().all(|b| (b' '..=b'~').contains(b)) => {
+            value.extend_from_slice(b", ");
+            value.extend_from_slice(client.forwarded_for());
+            push_header(head, b"x-forwarded-for", &value);
+        }
+        _ => push_header(head, b"x-forwarded-for", client.forwarded_for()),
+    }
+    let keep_alive = if version == 1 {
+        !hop.close
+    } else {
+        hop.keep_alive_token && !hop.close
+    };
+    Ok(RequestInfo {
+        framing,
+        version,
+        // Both framings given (a request smuggling pattern, RFC 9112 §6.1): answered, then
+        // the connection closes.
+        keep_alive: keep_alive && !(hop.transfer_encoding.is_some() && length.is_some()),
+        expect_continue,
+        is_head: method == "HEAD",
+        idempotent: matches!(
+            method,
+            "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
+        ),
+    })
+}
+
+/// A backend's response head, as the gateway needs it.
+struct ResponseHead {
+    /// Bytes of the head in the connection's buffer.
+    head_len: usize,
+    status: u16,
+    framing: Framing,
+    /// The connection can take another request once the body has ended.
+    reusable: bool,
+    /// The head written again for the client, without the status line, the framing and
+    /// `Connection` (added per client), and without its final empty line.
+    fields: Vec<u8>,
+    /// `HTTP/1.1 200 OK`'s `200 OK`.
+    status_text: Vec<u8>,
+}
+
+enum ResponseError {
+    /// The connection failed or closed before a whole head came.
+    Lost(io::Error),
+    /// Not an HTTP/1.x response.
+    Invalid(String),
+}
+
+/// Reads a backend's response head; interim responses (1xx) other than `101` are dropped
+/// (hyper's client does the same). `is_head`: the request was `HEAD` (no body follows).
+async fn read_response_head(
+    conn: &mut BackendConn,
+    is_head: bool,
+) -> Result<ResponseHead, ResponseError> {
+    loop {
+        if !conn.buf.is_empty() {
+            match parse_response(&conn.buf, is_head) {
+                Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
+                    conn.buf.advance(head.head_len);
+                    continue;
+                }
+                Ok(Some(head)) if head.status == 101 => {
+                    return Err(ResponseError::Invalid(
+                        "101 Switching Protocols to a request without Upgrade".into(),
+                    ));
+                }
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) if conn.buf.len() >= MAX_HEAD => {
+                    return Err(ResponseError::Invalid(
+                        "response head larger than 64 KiB".into(),
+                    ));
+                }
+                Ok(None) => {}
+                Err(error) => return Err(ResponseError::Invalid(error)),
+            }
+        }
+        conn.buf.reserve(READ_SIZE);
+        match conn.stream.read_buf(&mut conn.buf).await {
+            Ok(0) if conn.buf.is_empty() => {
+                return Err(ResponseError::Lost(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before a response",
+                )));
+            }
+            Ok(0) => {
+                return Err(ResponseError::Invalid(
+                    "connection closed in a response head".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(error) if conn.buf.is_empty() => return Err(ResponseError::Lost(error)),
+            Err(error) => return Err(ResponseError::Invalid(error.to_string())),
+        }
+    }
+}
+
+/// Parses the response head at the start of `buf`; `Ok(None)`: not complete yet.
+fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, String> {
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let head_len = match httparse::ParserConfig::default()
+        .allow_spaces_after_header_name_in_responses(true)
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut response, buf, &mut headers)
+    {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => return Err(format!("invalid response head: {error}")),
+    };
+    let status = response.code.unwrap_or_default();
+    let version = response.version.unwrap_or(1);
+    let hop = Hop::scan(response.headers);
+    let Ok(length) = hop.content_length() else {
+        return Err("invalid or conflicting Content-Length".into());
+    };
+    let no_body = is_head || (100..200).contains(&status) || status == 204 || status == 304;
+    let framing = if no_body {
+        Framing::Empty
+    } else {
+        match (hop.transfer_encoding, length) {
+            (Some(value), _) if last_coding_is_chunked(value) => Framing::Chunked,
+            (Some(_), _) | (None, None) => Framing::UntilClose,
+            (None, Some(0)) => Framing::Empty,
+            (None, Some(n)) => Framing::Length(n),
+        }
+    };
+    let reusable = version == 1 && !hop.close && framing != Framing::UntilClose;
+    let mut fields = Vec::with_capacity(head_len);
+    let mut has_date = false;
+    for header in response.headers.iter() {
+        let name = header.name.as_bytes();
+        if hop.drops(name, header.value) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            continue;
+        }
+        if name.eq_ignore_ascii_case(b"date") {
+            has_date = true;
+        }
+        push_header(&mut fields, name, header.value);
+    }
+    if !has_date {
+        push_date(&mut fields);
+    }
+    // A HEAD or 304 response's length describes the body it would have had: it is kept.
+    match (framing, length) {
+        (Framing::Length(n), _) => push_length(&mut fields, n),
+        (Framing::Empty, Some(n)) if status != 204 && !(100..200).contains(&status) => {
+            push_length(&mut fields, n);
+        }
+        _ => {}
+    }
+    let mut status_text = Vec::with_capacity(32);
+    status_text.extend_from_slice(itoa3(status).as_slice());
+    status_text.push(b' ');
+    status_text.extend_from_slice(response.reason.unwrap_or_default().as_bytes());
+    Ok(Some(ResponseHead {
+        head_len,
+        status,
+        framing,
+        reusable,
+        fields,
+        status_text,
+    }))
+}
+
+/// Writes a response head for the client: its version, the backend's status and fields, the
+/// framing (chunked is passed on to HTTP/1.1 clients, decoded for HTTP/1.0 ones) and whether
+/// the connection stays.
+fn write_response_head(response: &ResponseHead, info: &RequestInfo, keep: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(if info.version == 0 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    out.extend_from_slice(&response.status_text);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&response.fields);
+    if response.framing == Framing::Chunked && info.version == 1 {
+        push_header(out, b"transfer-encoding", b"chunked");
+    }
+    if !keep {
+        push_header(out, b"connection", b"close");
+    } else if info.version == 0 {
+        push_header(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a response of the gateway's own (plain text).
+async fn write_local(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    body: &[u8],
+    version: u8,
+    close: bool,
+) -> io::Result<()> {
+    out.clear();
+    out.extend_from_slice(if version == 0 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    out.extend_from_slice(itoa3(status.as_u16()).as_slice());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    push_header(out, b"content-type", b"text/plain; charset=utf-8");
+    push_length(out, body.len() as u64);
+    push_date(out);
+    if close {
+        push_header(out, b"connection", b"close");
+    } else if version == 0 {
+        push_header(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    stream.write_all(out).await
+}
+
+/// Why forwarding a body stopped.
+enum BodyError {
+    /// Reading from the sender failed, or it closed before the body's end.
+    Read(io::Error),
+    /// Writing to the receiver failed.
+    Write(io::Error),
+}
+
+/// Forwards a body from `from` (its bytes read so far in `buf`) to `to`, after what `out`
+/// already holds (the head): in the same write when the body is there already. A chunked
+/// body goes on as it came, or decoded (`decode`, for an HTTP/1.0 client). Uses exactly
+/// the body's bytes of `buf`; what follows stays there (a pipelined request).
+async fn forward_body(
+    from: &mut TcpStream,
+    buf: &mut BytesMut,
+    to: &mut TcpStream,
+    framing: Framing,
+    decode: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), BodyError> {
+    let mut chunked = ChunkedState::Size;
+    let mut remaining = match framing {
+        Framing::Length(n) => n,
+        _ => 0,
+    };
+    loop {
+        let done = match framing {
+            Framing::Empty => true,
+            Framing::Length(_) => {
+                let n = buf
+                    .len()
+                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                out.extend_from_slice(&buf[..n]);
+                buf.advance(n);
+                remaining -= n as u64;
+                remaining == 0
+            }
+            Framing::Chunked => chunked
+                .step(buf, out, decode)
+                .map_err(|e| BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, e)))?,
+            Framing::UntilClose => {
+                out.extend_from_slice(buf);
+                buf.clear();
+                false
+            }
+        };
+        if done || out.len() >= WRITE_SIZE || (!out.is_empty() && buf.is_empty()) {
+            to.write_all(out).await.map_err(BodyError::Write)?;
+            out.clear();
+        }
+        if done {
+            return Ok(());
+        }
+        buf.reserve(READ_SIZE);
+        match from.read_buf(buf).await {
+            Ok(0) if framing == Framing::UntilClose => return Ok(()),
+            Ok(0) => {
+                return Err(BodyError::Read(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed before the end of the body",
+                )));
+            }
+            Ok(_) => {}
+            Err(error) => return Err(BodyError::Read(error)),
+        }
+    }
+}
+
+/// Where a chunked body is (RFC 9112 §7.1).
+enum ChunkedState {
+    /// At a chunk-size line.
+    Size,
+    /// In a chunk's data, with this many bytes left.
+    Data(u64),
+    /// At the CRLF after a chunk's data.
+    DataEnd,
+    /// In the trailer section (after the last chunk).
+    Trailers,
+}
+
+impl ChunkedState {
+    /// Moves what `buf` holds of the body to `out` (as it is, or only the data if
+    /// `decode`); `Ok(true)` once the body has ended.
+    fn step(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+        decode: bool,
+    ) -> Result<bool, &'static str> {
+        loop {
+            match self {
+                ChunkedState::Size => {
+                    let (len, size) = match httparse::parse_chunk_size(buf) {
+                        Ok(httparse::Status::Complete(parsed)) => parsed,
+                        Ok(httparse::Status::Partial) if buf.len() > 4096 => {
+                            return Err("chunk size line longer than 4 KiB");
+                        }
+                        Ok(httparse::Status::Partial) => return Ok(false),
+                        Err(_) => return Err("invalid chunk size"),
+                    };
+                    if !decode {
+                        out.extend_from_slice(&buf[..len]);
+                    }
+                    buf.advance(len);
+                    *self = if size == 0 {
+                        ChunkedState::Trailers
+                    } else {
+                        ChunkedState::Data(size)
+                    };
+                }
+                ChunkedState::Data(left) => {
+                    if buf.is_empty() {
+                        return Ok(false);
+                    }
+                    let n = buf.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                    out.extend_from_slice(&buf[..n]);
+                    buf.advance(n);
+                    *left -= n as u64;
+                    if *left == 0 {
+                        *self = ChunkedState::DataEnd;
+                    }
+                }
+                ChunkedState::DataEnd => {
+                    if buf.len() < 2 {
+                        return Ok(false);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err("chunk data not followed by CRLF");
+                    }
+                    if !decode {
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    buf.advance(2);
+                    *self = ChunkedState::Size;
+                }
+                ChunkedState::Trailers => {
+                    let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                        if buf.len() > MAX_HEAD {
+                            return Err("trailer section larger than 64 KiB");
+                        }
+                        return Ok(false);
+                    };
+                    let line_is_empty = end == 0 || (end == 1 && buf[0] == b'\r');
+                    if !decode {
+                        out.extend_from_slice(&buf[..=end]);
+                    }
+                    buf.advance(end + 1);
+                    if line_is_empty {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The hop-by-hop headers of one message (RFC 9110 §7.6.1) and its framing fields.
+#[derive(Default)]
+struct Hop<'a> {
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive` (HTTP/1.0).
+    keep_alive_token: bool,
+    /// Other names listed in `Connection`: headers of this connection only.
+    named: Vec<&'a [u8]>,
+    transfer_encoding: Option<&'a [u8]>,
+    /// `Content-Length` values, `None` if there is none; an error if two differ.
+    content_length: Option<Result<u64, ()>>,
+}
+
+impl<'a> Hop<'a> {
+    fn scan(headers: &[httparse::Header<'a>]) -> Hop<'a> {
+        let mut hop = Hop::default();
+        for header in headers {
+            let name = header.name.as_bytes();
+            if name.eq_ignore_ascii_case(b"connection") {
+                if is_close_or_keep_alive(header.value) {
+                    hop.connection_token(header.value);
+                } else {
+                    for token in header.value.split(|&b| b == b',') {
+                        let token = token.trim_ascii();
+                        if is_close_or_keep_alive(token) {
+                            hop.connection_token(token);
+                        } else if !token.is_empty() {
+                            hop.named.push(token);
+                        }
+                    }
+                }
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                // Several fields are one list; the last coding counts.
+                hop.transfer_encoding = Some(header.value);
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                let value = parse_length(header.value);
+                hop.content_length = match (hop.content_length, value) {
+                    (None, value) => Some(value),
+                    (Some(Ok(a)), Ok(b)) if a == b => Some(Ok(a)),
+                    _ => Some(Err(())),
+                };
+            }
+        }
+        hop
+    }
+
+    fn connection_token(&mut self, token: &[u8]) {
+        if token.eq_ignore_ascii_case(b"close") {
+            self.close = true;
+        } else {
+            self.keep_alive_token = true;
+        }
+    }
+
+    fn content_length(&self) -> Result<Option<u64>, ()> {
+        self.content_length.transpose()
+    }
+
+    /// Whether a field is not forwarded: hop-by-hop, or named by `Connection`; `TE:
+    /// trailers` stays (gRPC needs it).
+    fn drops(&self, name: &[u8], value: &[u8]) -> bool {
+        let hop_by_hop = [
+            b"connection".as_slice(),
+            b"keep-alive",
+            b"proxy-connection",
+            b"transfer-encoding",
+            b"upgrade",
+        ];
+        if hop_by_hop.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            return true;
+        }
+        if name.eq_ignore_ascii_case(b"te") {
+            return !value.eq_ignore_ascii_case(b"trailers");
+        }
+        self.named.iter().any(|n| name.eq_ignore_ascii_case(n))
+    }
+}
+
+/// A `Content-Length` value: digits only (a list of equal values is accepted, RFC 9110
+/// §8.6).
+fn parse_length(value: &[u8]) -> Result<u64, ()> {
+    let mut length = None;
+    for part in value.split(|&b| b == b',') {
+        let part = part.trim_ascii();
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return Err(());
+        }
+        let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+        match length {
+            Some(previous) if previous != n => return Err(()),
+            _ => length = Some(n),
+        }
+    }
+    length.ok_or(())
+}
+
+fn last_coding_is_chunked(value: &[u8]) -> bool {
+    value
+        .rsplit(|&b| b == b',')
+        .next()
+        .is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+}
+
+fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A status code's three digits.
+fn itoa3(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+/// Appends `date: <now>` (RFC 9110 §6.6.1: a recipient forwarding a response without one
+/// adds it), formatted once a second per thread.
+fn push_date(out: &mut Vec<u8>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = jiff::Timestamp::now();
+    DATE.with_borrow_mut(|(second, text)| {
+        if *second != now.as_second() {
+            *second = now.as_second();
+            *text = jiff::fmt::rfc2822::DateTimePrinter::new()
+                .timestamp_to_rfc9110_string(&now)
+                .unwrap_or_default();
+        }
+        push_header(out, b"date", text.as_bytes());
+    });
+}
+
+/// A client connection handed to hyper with the bytes this path had read from it already.
+struct Prefixed {
+    prefix: Bytes,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_body_is_passed_on_or_decoded_and_what_follows_stays() {
+        let body = b"4;ext=1\r\nRust\r\n3\r\n ok\r\n0\r\nX-Trailer: 1\r\n\r\nGET / HTTP/1.1\r\n";
+        for decode in [false, true] {
+            // Fed one byte at a time: every split point is a partial read.
+            let mut state = ChunkedState::Size;
+            let mut buf = BytesMut::new();
+            let mut out = Vec::new();
+            let mut ended_at = None;
+            for (i, &b) in body.iter().enumerate() {
+                buf.extend_from_slice(&[b]);
+                if state.step(&mut buf, &mut out, decode).unwrap() {
+                    ended_at = Some(i);
+                    break;
+                }
+            }
+            let end = body.len() - b"GET / HTTP/1.1\r\n".len();
+            assert_eq!(ended_at, Some(end - 1));
+            if decode {
+                assert_eq!(out, b"Rust ok");
+            } else {
+                assert_eq!(out, &body[..end]);
+            }
+        }
+        let mut state = ChunkedState::Size;
+        let mut buf = BytesMut::from(&b"zz\r\n"[..]);
+        assert!(state.step(&mut buf, &mut Vec::new(), false).is_err());
+        let mut state = ChunkedState::Size;
+        let mut buf = BytesMut::from(&b"2\r\nabX\r\n"[..]);
+        assert!(state.step(&mut buf, &mut Vec::new(), false).is_err());
+    }
+
+    #[test]
+    fn content_length_values_are_digits_and_equal_duplicates_only() {
+        assert_eq!(parse_length(b"42"), Ok(42));
+        assert_eq!(parse_length(b"42, 42"), Ok(42));
+        assert_eq!(parse_length(b"42, 43"), Err(()));
+        assert_eq!(parse_length(b"-1"), Err(()));
+        assert_eq!(parse_length(b"+1"), Err(()));
+        assert_eq!(parse_length(b""), Err(()));
+        assert_eq!(parse_length(b"99999999999999999999"), Err(()));
+    }
+
+    fn rewrite(raw: &[u8]) -> Result<(String, RequestInfo), u16> {
+        let client = Client::new("127.0.0.9".parse().unwrap());
+        let mut head = Vec::new();
+        match parse_request(raw, &client, &mut head) {
+            Some(Ok((len, info))) => {
+                assert_eq!(len, raw.len());
+                Ok((String::from_utf8(head).unwrap(), info))
+            }
+            Some(Err(Rejected(status, _))) => Err(status.as_u16()),
+            None => panic!("incomplete head"),
+        }
+    }
+
+    #[test]
+    fn a_request_head_is_written_again_with_only_hop_by_hop_fields_changed() {
+        let (head, info) = rewrite(
+            b"POST /a?b=1 HTTP/1.1\r\nHost: svc\r\nConnection: keep-alive, X-Secret\r\n\
+              X-Secret: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nUpgrade: h2c\r\n\
+              X-Forwarded-For: 10.1.2.3\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\
+              Accept: */*\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            head,
+            "POST /a?b=1 HTTP/1.1\r\nHost: svc\r\nTE: trailers\r\nAccept: */*\r\n\
+             content-length: 5\r\nx-forwarded-for: 10.1.2.3, 127.0.0.9\r\n"
+        );
+        assert_eq!(info.framing, Framing::Length(5));
+        assert!(info.keep_alive && info.expect_continue && !info.idempotent);
+    }
+
+    #[test]
+    fn request_framing_and_keep_alive_follow_rfc_9112() {
+        let (head, info) = rewrite(
+            b"GET http://example.test/p?q=1 HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            head,
+            "GET /p?q=1 HTTP/1.1\r\nhost: example.test\r\ntransfer-encoding: chunked\r\n\
+             x-forwarded-for: 127.0.0.9\r\n"
+        );
+        assert_eq!(info.framing, Framing::Chunked);
+        let (_, info) = rewrite(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(!info.keep_alive && info.version == 0);
+        let (_, info) = rewrite(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
+        assert!(info.keep_alive);
+        let (_, info) = rewrite(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+        assert!(!info.keep_alive && info.idempotent);
+        // Both framings: chunked wins, the connection closes after the answer.
+        let (head, info) = rewrite(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert!(!head.contains("content-length"));
+        assert!(!info.keep_alive && info.framing == Framing::Chunked);
+        assert_eq!(rewrite(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), 400);
+        assert_eq!(
+            rewrite(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err(),
+            400
+        );
+        assert_eq!(
+            rewrite(
+                b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+            )
+            .unwrap_err(),
+            400
+        );
+        assert_eq!(
+            rewrite(b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err(),
+            405
+        );
+        assert_eq!(
+            rewrite(b"GET / HTTP/1.1\r\nBad Name: 1\r\n\r\n").unwrap_err(),
+            400
+        );
+    }
+
+    #[test]
+    fn response_framing_follows_the_status_and_the_request() {
+        let parse = |raw: &[u8], is_head| parse_response(raw, is_head).unwrap().unwrap();
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: x\r\n\r\n",
+            false,
+        );
+        assert_eq!((r.framing, r.reusable), (Framing::Length(3), true));
+        assert_eq!(r.status_text, b"200 OK");
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: x\r\n\r\n",
+            true,
+        );
+        assert_eq!(r.framing, Framing::Empty);
+        assert!(String::from_utf8_lossy(&r.fields).contains("content-length: 3"));
+        let r = parse(b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false);
+        assert_eq!(r.framing, Framing::Empty);
+        let r = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
+        assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, X-In\r\nX-In: 1\r\n\r\n",
+            false,
+        );
+        assert_eq!((r.framing, r.reusable), (Framing::Chunked, false));
+        let fields = String::from_utf8(r.fields).unwrap();
+        assert!(
+            fields.starts_with("date: ") && !fields.contains("X-In"),
+            "{fields}"
+        );
+        let r = parse(
+            b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nDate: x\r\n\r\n",
+            false,
+        );
+        assert_eq!((r.framing, r.reusable), (Framing::Empty, false));
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\n", false)
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -339,18 +339,27 @@ impl ClientConn {
                     }
                     body = BodyRead::Part;
                 }
+                let BackendConn {
+                    stream: backend_stream,
+                    buf: backend_buf,
+                    ..
+                } = &mut conn;
+                let watch = (info.framing != Framing::Empty).then_some(backend_buf);
                 let sent = forward_body(
                     &mut self.stream,
                     &mut self.buf,
-                    &mut conn.stream,
+                    backend_stream,
                     info.framing,
                     false,
                     out,
+                    watch,
                 )
                 .await;
                 let lost = match sent {
-                    Ok(()) => {
-                        body = BodyRead::All;
+                    Ok(()) | Err(BodyError::Answered) => {
+                        if sent.is_ok() {
+                            body = BodyRead::All;
+                        }
                         match read_response_head(&mut conn, info.is_head).await {
                             Ok(response) => break Ok((conn, response)),
                             Err(ResponseError::Lost(error)) => error,
@@ -387,7 +396,10 @@ impl ClientConn {
                     );
                     // An HTTP/1.0 client gets a chunked body decoded, ended by the close.
                     let decode = response.framing == Framing::Chunked && info.version == 0;
+                    // A backend that answered before the end of the request body: the
+                    // rest of the body is never read, so neither connection goes on.
                     let keep_client = info.keep_alive
+                        && body == BodyRead::All
                         && response.framing != Framing::UntilClose
                         && !decode
                         && !self.closed.is_cancelled();
@@ -401,12 +413,17 @@ impl ClientConn {
                         response.framing,
                         decode,
                         out,
+                        None,
                     )
                     .await;
                     drop(in_flight);
                     return match forwarded {
                         Ok(()) => {
-                            if response.reusable && !fallback && conn.buf.is_empty() {
+                            if response.reusable
+                                && !fallback
+                                && body == BodyRead::All
+                                && conn.buf.is_empty()
+                            {
                                 backend.checkin_conn(conn, config.max_idle_per_endpoint);
                             }
                             Ok(keep_client)
@@ -416,6 +433,8 @@ impl ClientConn {
                             backend.name, backend.addr
                         )),
                         Err(BodyError::Write(error)) => Err(error.to_string()),
+                        // Only a request body is forwarded watching for an answer.
+                        Err(BodyError::Answered) => unreachable!("no answer is watched for"),
                     };
                 }
                 Err(TryError::Connect(error)) => {
@@ -886,12 +905,19 @@ enum BodyError {
     Read(io::Error),
     /// Writing to the receiver failed.
     Write(io::Error),
+    /// The receiver (a backend) answered before the end of the body.
+    Answered,
 }
 
 /// Forwards a body from `from` (its bytes read so far in `buf`) to `to`, after what `out`
 /// already holds (the head): in the same write when the body is there already. A chunked
 /// body goes on as it came, or decoded (`decode`, for an HTTP/1.0 client). Uses exactly
 /// the body's bytes of `buf`; what follows stays there (a pipelined request).
+///
+/// `answer`: the receiver's read buffer, when the receiver is a backend that may answer
+/// before it has read the whole body (a rejected upload): whenever forwarding waits, the
+/// backend is watched too, and what it sends stops the forwarding (`BodyError::Answered`)
+/// instead of waiting for a backend that no longer reads.
 async fn forward_body(
     from: &mut TcpStream,
     buf: &mut BytesMut,
@@ -899,6 +925,7 @@ async fn forward_body(
     framing: Framing,
     decode: bool,
     out: &mut Vec<u8>,
+    mut answer: Option<&mut BytesMut>,
 ) -> Result<(), BodyError> {
     let mut chunked = ChunkedState::Size;
     let mut remaining = match framing {
@@ -927,14 +954,30 @@ async fn forward_body(
             }
         };
         if done || out.len() >= WRITE_SIZE || (!out.is_empty() && buf.is_empty()) {
-            to.write_all(out).await.map_err(BodyError::Write)?;
+            match answer.as_deref_mut() {
+                None => to.write_all(out).await.map_err(BodyError::Write)?,
+                Some(answer) => write_watching(to, out, answer).await?,
+            }
             out.clear();
         }
         if done {
             return Ok(());
         }
         buf.reserve(READ_SIZE);
-        match from.read_buf(buf).await {
+        let read = match answer.as_deref_mut() {
+            None => from.read_buf(buf).await,
+            Some(answer) => loop {
+                // Both cancel-safe: a read that lost the race took nothing.
+                tokio::select! {
+                    read = from.read_buf(buf) => break read,
+                    ready = to.readable() => {
+                        ready.map_err(BodyError::Write)?;
+                        check_answer(to, answer)?;
+                    }
+                }
+            },
+        };
+        match read {
             Ok(0) if framing == Framing::UntilClose => return Ok(()),
             Ok(0) => {
                 return Err(BodyError::Read(io::Error::new(
@@ -946,6 +989,66 @@ async fn forward_body(
             Err(error) => return Err(BodyError::Read(error)),
         }
     }
+}
+
+/// Writes `out` to a backend, watching it for an early answer while the write waits.
+async fn write_watching(
+    to: &TcpStream,
+    out: &[u8],
+    answer: &mut BytesMut,
+) -> Result<(), BodyError> {
+    let mut written = 0;
+    while written < out.len() {
+        match to.try_write(&out[written..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::select! {
+                    ready = to.writable() => ready.map_err(BodyError::Write)?,
+                    ready = to.readable() => {
+                        ready.map_err(BodyError::Write)?;
+                        check_answer(to, answer)?;
+                    }
+                }
+            }
+            Err(error) => {
+                // A backend that answered and closed: its answer may be there to read.
+                check_answer(to, answer)?;
+                return Err(BodyError::Write(error));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads what a backend sent while it was being sent a body: `Err(Answered)` once a final
+/// response has begun, an error if it closed, `Ok` if nothing was there after all or only
+/// interim responses (`100 Continue` a backend sends unasked), which are dropped.
+fn check_answer(to: &TcpStream, answer: &mut BytesMut) -> Result<(), BodyError> {
+    answer.reserve(READ_SIZE);
+    match to.try_read_buf(answer) {
+        Ok(0) if answer.is_empty() => {
+            return Err(BodyError::Write(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the backend closed the connection before the end of the request body",
+            )));
+        }
+        Ok(0) => return Err(BodyError::Answered),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+        Err(error) => return Err(BodyError::Write(error)),
+    }
+    // `HTTP/1.1 1xx`: an interim response, dropped once whole; anything else is the answer.
+    while answer.len() >= 12 {
+        if answer[9] != b'1' || &answer[9..12] == b"101" {
+            return Err(BodyError::Answered);
+        }
+        match parse_response(answer, false) {
+            Ok(Some(interim)) => answer.advance(interim.head_len),
+            Ok(None) => return Ok(()),
+            Err(_) => return Err(BodyError::Answered),
+        }
+    }
+    Ok(())
 }
 
 /// Where a chunked body is (RFC 9112 §7.1).

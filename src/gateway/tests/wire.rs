@@ -1174,3 +1174,106 @@ async fn a_backend_response_with_connection_close_leaves_the_client_connection_u
     assert_eq!(backend.accepted(), 2);
     gateway.shutdown().await;
 }
+
+// ----- answers before the end of a request body -----
+
+#[tokio::test]
+async fn a_backend_that_answers_an_upload_without_reading_it_gets_its_answer_to_the_client() {
+    // The backend reads the head only, answers 413 and keeps the connection open without
+    // reading: the gateway must not wait forever to write a body nobody reads.
+    let backend = RawBackend::start(|mut conn, log| async move {
+        if let Ok(Some(head)) = conn.reader.head().await {
+            log.push(Message {
+                head,
+                body: Vec::new(),
+                framing: Framing::Empty,
+                trailers: Vec::new(),
+            });
+            let _ = conn
+                .try_write(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig\n")
+                .await;
+            std::future::pending::<()>().await;
+        }
+    })
+    .await;
+    let (gateway, addr) = gateway_to(gateway_ip(28), &backend).await;
+    let Conn { mut reader, writer } = Conn::connect(addr).await;
+    // 64 MiB announced, written until the gateway stops taking it (far more than the
+    // sockets' buffers hold).
+    let upload = tokio::spawn(async move {
+        let mut writer = writer;
+        write_all(
+            &mut writer,
+            b"POST /up HTTP/1.1\r\nHost: up\r\nContent-Length: 67108864\r\n\r\n",
+        )
+        .await?;
+        let chunk = pattern(64 * 1024, 7);
+        for _ in 0..1024 {
+            write_all(&mut writer, &chunk).await?;
+        }
+        io::Result::Ok(())
+    });
+    let response = reader.final_response("POST").await.unwrap();
+    assert_eq!(response.head.status(), 413);
+    assert_eq!(response.body, b"big\n");
+    assert!(
+        response
+            .head
+            .tokens("connection")
+            .contains(&"close".to_owned())
+    );
+    assert_eq!(backend.log.all().len(), 1);
+    // The rest of the body is never read: the client connection closes.
+    match reader.fill().await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => panic!(
+            "bytes after the answer: {:?}",
+            String::from_utf8_lossy(&reader.buf)
+        ),
+    }
+    upload.abort();
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_interim_response_sent_unasked_while_the_body_is_sent_does_not_stop_it() {
+    let head_seen = Arc::new(tokio::sync::Notify::new());
+    let seen = head_seen.clone();
+    let backend = RawBackend::start(move |mut conn, log| {
+        let seen = seen.clone();
+        async move {
+            let Ok(Some(head)) = conn.reader.head().await else {
+                return;
+            };
+            let _ = conn.try_write(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+            seen.notify_one();
+            let Ok(body) = conn.reader.exact(10).await else {
+                return;
+            };
+            let _ = conn.try_write(&ok(&body)).await;
+            log.push(Message {
+                head,
+                body,
+                framing: Framing::Empty,
+                trailers: Vec::new(),
+            });
+        }
+    })
+    .await;
+    let (gateway, addr) = gateway_to(gateway_ip(29), &backend).await;
+    let mut client = Conn::connect(addr).await;
+    client
+        .write(b"POST /up HTTP/1.1\r\nHost: up\r\nContent-Length: 10\r\n\r\n")
+        .await;
+    // The body only once the backend has the head and has sent its 100: the gateway is
+    // then waiting for the body, watching the backend.
+    tokio::time::timeout(STEP, head_seen.notified())
+        .await
+        .expect("the backend got the head");
+    client.write(b"0123456789").await;
+    let response = client.reader.final_response("POST").await.unwrap();
+    assert_eq!(response.head.status(), 200);
+    assert_eq!(response.body, b"0123456789");
+    assert_eq!(backend.log.only().body, b"0123456789");
+    gateway.shutdown().await;
+}

@@ -1,5 +1,7 @@
-//! L7 listeners: HTTP/1.1 and h2c from clients, each request sent to one endpoint over a
-//! pooled connection (HTTP/1.1 keep-alive, or one shared h2c connection per endpoint).
+//! L7 listeners with hyper: h2c clients, and every client of a listener whose backends speak
+//! h2c (HTTP/1.1 clients of HTTP/1.1 backends go the forwarding path of `h1.rs`, which hands a
+//! connection over here between requests), each request sent to one endpoint over a pooled
+//! connection (HTTP/1.1 keep-alive, or one shared h2c connection per endpoint).
 //!
 //! A request picks its endpoint, takes an idle connection (or opens one), sends, and returns
 //! the connection to the pool when the response body has ended. Requests with idempotent

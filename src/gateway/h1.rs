@@ -428,10 +428,9 @@ impl ClientConn {
                             }
                             Ok(keep_client)
                         }
-                        Err(BodyError::Read(error)) => Err(format!(
-                            "endpoint {} ({}) failed in a response body: {error}",
-                            backend.name, backend.addr
-                        )),
+                        Err(BodyError::Read(error)) => {
+                            Err(backend.failure(format_args!("failed in a response body: {error}")))
+                        }
                         Err(BodyError::Write(error)) => Err(error.to_string()),
                         // Only a request body is forwarded watching for an answer.
                         Err(BodyError::Answered) => unreachable!("no answer is watched for"),
@@ -439,10 +438,7 @@ impl ClientConn {
                 }
                 Err(TryError::Connect(error)) => {
                     backend.failed(route, &error);
-                    last_error = format!(
-                        "endpoint {} ({}) failed: {error}",
-                        backend.name, backend.addr
-                    );
+                    last_error = backend.failure(format_args!("failed: {error}"));
                     if !info.idempotent || tries >= config.max_connect_tries {
                         break;
                     }
@@ -453,12 +449,7 @@ impl ClientConn {
                     if !reused {
                         backend.failed(route, &error);
                     }
-                    last_error = format!(
-                        "endpoint {} ({}) failed: {}",
-                        backend.name,
-                        backend.addr,
-                        error_chain(&error)
-                    );
+                    last_error = backend.failure(format_args!("failed: {}", error_chain(&error)));
                     if !(replayable && tries < config.max_connect_tries) {
                         break;
                     }
@@ -466,10 +457,7 @@ impl ClientConn {
                 }
                 Err(TryError::Invalid(error)) => {
                     backend.failed(route, &error);
-                    last_error = format!(
-                        "endpoint {} ({}) sent an invalid response: {error}",
-                        backend.name, backend.addr
-                    );
+                    last_error = backend.failure(format_args!("sent an invalid response: {error}"));
                     break;
                 }
             }

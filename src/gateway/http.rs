@@ -321,10 +321,7 @@ async fn forward(
             Err(Failure::Connect(error, returned)) => {
                 backend.failed(route, &error);
                 request = *returned;
-                last_error = format!(
-                    "endpoint {} ({}) failed: {error}",
-                    backend.name, backend.addr
-                );
+                last_error = backend.failure(format_args!("failed: {error}"));
                 if !idempotent || tries >= max_tries {
                     break;
                 }
@@ -340,12 +337,7 @@ async fn forward(
                 if !(reused && error.is_incomplete_message()) {
                     backend.failed(route, &error);
                 }
-                last_error = format!(
-                    "endpoint {} ({}) failed: {}",
-                    backend.name,
-                    backend.addr,
-                    error_chain(&error)
-                );
+                last_error = backend.failure(format_args!("failed: {}", error_chain(&error)));
                 match replay {
                     Some(replay) if tries < max_tries => {
                         request = *replay;

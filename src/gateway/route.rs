@@ -579,6 +579,11 @@ impl Backend {
         &self.pools[super::workers::current() % self.pools.len()]
     }
 
+    /// `endpoint <name> (<addr>) <what>`, how a 502 and the logs name a failed try.
+    pub(crate) fn failure(&self, what: std::fmt::Arguments<'_>) -> String {
+        format!("endpoint {} ({}) {what}", self.name, self.addr)
+    }
+
     pub(crate) fn target(&self) -> Option<&str> {
         self.target.as_deref()
     }

@@ -10,7 +10,9 @@
 //! The same rules as hyper's path in `http.rs`: endpoint picks and retries (idempotent
 //! requests whose connect failed, or that a new connection lost before any answer), the
 //! termination barrier's dispatch count held until the response head, fallback requests on
-//! fresh connections with `Connection: close`, 400/431/502/503 written by the gateway.
+//! fresh connections with `Connection: close`, 400/431/502/503 written by the gateway. An
+//! upgrade (`Connection: upgrade` with `Upgrade`: a WebSocket) is passed on, and a `101`
+//! answer turns the connection into a tunnel between client and backend, as on an L4 port.
 //!
 //! Must not: build a header map or buffer a whole body; hand the connection to hyper other
 //! than between requests (an h2c client's preface, or the listener's backends now speaking
@@ -152,6 +154,9 @@ struct RequestInfo {
     expect_continue: bool,
     is_head: bool,
     idempotent: bool,
+    /// `Connection: upgrade` with `Upgrade` (a WebSocket, say): passed on; a `101` answer
+    /// turns the connection into a tunnel between client and backend.
+    upgrade: bool,
 }
 
 /// What went wrong with a client's request head: the status to answer it with.
@@ -274,6 +279,26 @@ impl ClientConn {
         }
     }
 
+    /// After a `101` to an upgrade: the head in `out` (and what the backend sent after it) to
+    /// the client, what the client sent after its request to the backend, then bytes both
+    /// ways until both directions have ended, as on an L4 port (a half-close is passed on).
+    async fn tunnel(&mut self, mut conn: BackendConn, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&conn.buf);
+        self.stream
+            .write_all(out)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.stream
+            .write_all(&self.buf)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.buf.clear();
+        tokio::io::copy_bidirectional(&mut self.stream, &mut conn.stream)
+            .await
+            .map(drop)
+            .map_err(|e| format!("upgraded connection: {e}"))
+    }
+
     /// Sends one request to an endpoint (the tries as in `http::forward`) and its response
     /// back. `Ok(true)`: the client connection can take another request.
     async fn forward(
@@ -326,7 +351,8 @@ impl ClientConn {
                 };
                 out.clear();
                 out.extend_from_slice(head);
-                if fallback {
+                // (An upgrade's connection ends with its tunnel, or is not pooled.)
+                if fallback && !info.upgrade {
                     out.extend_from_slice(b"connection: close\r\n");
                 }
                 out.extend_from_slice(b"\r\n");
@@ -360,7 +386,7 @@ impl ClientConn {
                         if sent.is_ok() {
                             body = BodyRead::All;
                         }
-                        match read_response_head(&mut conn, info.is_head).await {
+                        match read_response_head(&mut conn, info).await {
                             Ok(response) => break Ok((conn, response)),
                             Err(ResponseError::Lost(error)) => error,
                             Err(ResponseError::Invalid(error)) => {
@@ -406,6 +432,11 @@ impl ClientConn {
                     out.clear();
                     write_response_head(&response, info, keep_client, out);
                     conn.buf.advance(response.head_len);
+                    if response.status == 101 {
+                        let tunnel = self.tunnel(conn, out).await;
+                        drop(in_flight);
+                        return tunnel.map(|()| false);
+                    }
                     let forwarded = forward_body(
                         &mut conn.stream,
                         &mut conn.buf,
@@ -663,6 +694,11 @@ fn rewrite_request(
         Framing::Empty if length == Some(0) => push_length(head, 0),
         Framing::Empty | Framing::UntilClose => {}
     }
+    let upgrade = if version == 1 { hop.upgrade() } else { None };
+    if let Some(protocols) = upgrade {
+        push_header(head, b"upgrade", protocols);
+        push_header(head, b"connection", b"upgrade");
+    }
     match forwarded_for {
         Some(mut value) if value.iter().all(|b| (b' '..=b'~').contains(b)) => {
             value.extend_from_slice(b", ");
@@ -688,6 +724,7 @@ fn rewrite_request(
             method,
             "GET" | "HEAD" | "OPTIONS" | "PUT" | "DELETE" | "TRACE"
         ),
+        upgrade: upgrade.is_some(),
     })
 }
 
@@ -713,20 +750,21 @@ enum ResponseError {
     Invalid(String),
 }
 
-/// Reads a backend's response head; interim responses (1xx) other than `101` are dropped
-/// (hyper's client does the same). `is_head`: the request was `HEAD` (no body follows).
+/// Reads a backend's response head to `request`; interim responses (1xx) other than `101`
+/// are dropped (hyper's client does the same); a `101` is final for an upgrade request and
+/// an error for any other.
 async fn read_response_head(
     conn: &mut BackendConn,
-    is_head: bool,
+    request: &RequestInfo,
 ) -> Result<ResponseHead, ResponseError> {
     loop {
         if !conn.buf.is_empty() {
-            match parse_response(&conn.buf, is_head) {
+            match parse_response(&conn.buf, request.is_head) {
                 Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
                     conn.buf.advance(head.head_len);
                     continue;
                 }
-                Ok(Some(head)) if head.status == 101 => {
+                Ok(Some(head)) if head.status == 101 && !request.upgrade => {
                     return Err(ResponseError::Invalid(
                         "101 Switching Protocols to a request without Upgrade".into(),
                     ));
@@ -796,6 +834,11 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
     let mut has_date = false;
     for header in response.headers.iter() {
         let name = header.name.as_bytes();
+        if status == 101 && name.eq_ignore_ascii_case(b"upgrade") {
+            // The protocol switched to, for the client (`Connection: upgrade` is added).
+            push_header(&mut fields, name, header.value);
+            continue;
+        }
         if hop.drops(name, header.value) {
             continue;
         }
@@ -847,7 +890,9 @@ fn write_response_head(response: &ResponseHead, info: &RequestInfo, keep: bool, 
     if response.framing == Framing::Chunked && info.version == 1 {
         push_header(out, b"transfer-encoding", b"chunked");
     }
-    if !keep {
+    if response.status == 101 {
+        push_header(out, b"connection", b"upgrade");
+    } else if !keep {
         push_header(out, b"connection", b"close");
     } else if info.version == 0 {
         push_header(out, b"connection", b"keep-alive");
@@ -1137,6 +1182,10 @@ struct Hop<'a> {
     /// Other names listed in `Connection`: headers of this connection only.
     named: Vec<&'a [u8]>,
     transfer_encoding: Option<&'a [u8]>,
+    /// `Connection: upgrade` and the `Upgrade` field's value: a protocol switch asked for
+    /// (a request) or made (a `101` response).
+    upgrade_token: bool,
+    upgrade: Option<&'a [u8]>,
     /// `Content-Length` values, `None` if there is none; an error if two differ.
     content_length: Option<Result<u64, ()>>,
 }
@@ -1154,11 +1203,15 @@ impl<'a> Hop<'a> {
                         let token = token.trim_ascii();
                         if is_close_or_keep_alive(token) {
                             hop.connection_token(token);
+                        } else if token.eq_ignore_ascii_case(b"upgrade") {
+                            hop.upgrade_token = true;
                         } else if !token.is_empty() {
                             hop.named.push(token);
                         }
                     }
                 }
+            } else if name.eq_ignore_ascii_case(b"upgrade") {
+                hop.upgrade = Some(header.value);
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 // Several fields are one list; the last coding counts.
                 hop.transfer_encoding = Some(header.value);
@@ -1180,6 +1233,11 @@ impl<'a> Hop<'a> {
         } else {
             self.keep_alive_token = true;
         }
+    }
+
+    /// The protocols an HTTP/1.1 message switches to (`Connection: upgrade` with `Upgrade`).
+    fn upgrade(&self) -> Option<&'a [u8]> {
+        self.upgrade.filter(|_| self.upgrade_token)
     }
 
     fn content_length(&self) -> Result<Option<u64>, ()> {

@@ -1277,3 +1277,100 @@ async fn an_interim_response_sent_unasked_while_the_body_is_sent_does_not_stop_i
     assert_eq!(backend.log.only().body, b"0123456789");
     gateway.shutdown().await;
 }
+
+// ----- upgrades -----
+
+/// A backend that answers an upgrade request with `101` and then echoes every byte; any
+/// other request, and an upgrade to `/decline`, gets 200 `no upgrade`.
+async fn upgrading_backend() -> RawBackend {
+    RawBackend::start(|mut conn, log| async move {
+        while let Ok(Some(request)) = conn.reader.request().await {
+            let upgrade = request
+                .head
+                .get("upgrade")
+                .filter(|_| request.head.target() != "/decline")
+                .map(str::to_owned);
+            log.push(request);
+            let Some(protocol) = upgrade else {
+                if conn.try_write(&ok(b"no upgrade")).await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            let head = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: {protocol}\r\nConnection: Upgrade\r\n\r\n"
+            );
+            if conn.try_write(head.as_bytes()).await.is_err() {
+                return;
+            }
+            // Echo what was read after the head, then everything, until the client's end.
+            let early = std::mem::take(&mut conn.reader.buf);
+            if conn.try_write(&early).await.is_err() {
+                return;
+            }
+            while let Ok(n) = conn.reader.fill().await {
+                if n == 0 {
+                    break;
+                }
+                let bytes = std::mem::take(&mut conn.reader.buf);
+                if conn.try_write(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_upgrade_switches_the_connection_to_a_tunnel_both_ways() {
+    let backend = upgrading_backend().await;
+    let (gateway, addr) = gateway_to(gateway_ip(30), &backend).await;
+    let mut client = Conn::connect(addr).await;
+    // Bytes of the new protocol right behind the request, before the 101.
+    client
+        .write(b"GET /ws HTTP/1.1\r\nHost: ws\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nearly")
+        .await;
+    let head = client.reader.head().await.unwrap().unwrap();
+    assert_eq!(head.status(), 101, "{head:?}");
+    assert_eq!(head.get("upgrade"), Some("websocket"));
+    assert!(head.tokens("connection").contains(&"upgrade".to_owned()));
+    let seen = backend.log.only();
+    assert_eq!(seen.head.get("upgrade"), Some("websocket"));
+    assert!(
+        seen.head
+            .tokens("connection")
+            .contains(&"upgrade".to_owned())
+    );
+    assert_eq!(client.reader.exact(5).await.unwrap(), b"early");
+    client.write(b"frame two").await;
+    assert_eq!(client.reader.exact(9).await.unwrap(), b"frame two");
+    // The client's end reaches the backend, whose end reaches the client.
+    client.writer.shutdown().await.unwrap();
+    client.assert_closed().await;
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_the_backend_declines_is_a_plain_response_and_the_connection_goes_on() {
+    // Without `Connection: upgrade` the `Upgrade` field is hop-by-hop: dropped, no switch.
+    let backend = upgrading_backend().await;
+    let (gateway, addr) = gateway_to(gateway_ip(31), &backend).await;
+    let mut client = Conn::connect(addr).await;
+    let response = client
+        .exchange(b"GET /no HTTP/1.1\r\nHost: ws\r\nUpgrade: websocket\r\n\r\n")
+        .await;
+    assert_eq!(response.head.status(), 200);
+    assert_eq!(response.body, b"no upgrade");
+    assert!(backend.log.only().head.get("upgrade").is_none());
+    // An upgrade asked for and declined: a plain response, and the connection goes on.
+    let response = client
+        .exchange(b"GET /decline HTTP/1.1\r\nHost: ws\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n")
+        .await;
+    assert_eq!(response.head.status(), 200);
+    assert_eq!(response.body, b"no upgrade");
+    assert_eq!(backend.log.all()[1].head.get("upgrade"), Some("websocket"));
+    assert_eq!(client.exchange(&get("/again")).await.text(), "no upgrade");
+    gateway.shutdown().await;
+}

@@ -357,7 +357,8 @@ impl ClientConn {
                 }
                 out.extend_from_slice(b"\r\n");
                 if body == BodyRead::None {
-                    if info.expect_continue && self.buf.is_empty() {
+                    // No 1xx to an HTTP/1.0 client (RFC 9110 §15.2).
+                    if info.expect_continue && info.version == 1 && self.buf.is_empty() {
                         self.stream
                             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                             .await
@@ -624,6 +625,13 @@ fn rewrite_request(
             if !last_coding_is_chunked(value) {
                 return bad("Transfer-Encoding must end with chunked");
             }
+            // Other codings would have to be passed on with the body (as nginx, answered 501).
+            if !value.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(Rejected(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "transfer codings other than chunked are not supported",
+                ));
+            }
             Framing::Chunked
         }
         (None, Some(0) | None) => Framing::Empty,
@@ -717,7 +725,9 @@ fn rewrite_request(
         version,
         // Both framings given (a request smuggling pattern, RFC 9112 §6.1): answered, then
         // the connection closes.
-        keep_alive: keep_alive && !(hop.transfer_encoding.is_some() && length.is_some()),
+        // and an HTTP/1.0 request with Transfer-Encoding (§6.1).
+        keep_alive: keep_alive
+            && !(hop.transfer_encoding.is_some() && (length.is_some() || version == 0)),
         expect_continue,
         is_head: method == "HEAD",
         idempotent: matches!(
@@ -805,7 +815,6 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
     let mut response = httparse::Response::new(&mut []);
     let head_len = match httparse::ParserConfig::default()
         .allow_spaces_after_header_name_in_responses(true)
-        .allow_obsolete_multiline_headers_in_responses(true)
         .parse_response_with_uninit_headers(&mut response, buf, &mut headers)
     {
         Ok(httparse::Status::Complete(len)) => len,
@@ -829,7 +838,11 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
             (None, Some(n)) => Framing::Length(n),
         }
     };
-    let reusable = version == 1 && !hop.close && framing != Framing::UntilClose;
+    // Both framings in a response: the connection is not used again (RFC 9112 §6.3).
+    let reusable = version == 1
+        && !hop.close
+        && framing != Framing::UntilClose
+        && !(hop.transfer_encoding.is_some() && length.is_some());
     let mut fields = Vec::with_capacity(head_len);
     let mut has_date = false;
     for header in response.headers.iter() {
@@ -1069,6 +1082,9 @@ fn check_answer(to: &TcpStream, answer: &mut BytesMut) -> Result<(), BodyError> 
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
         Err(error) => return Err(BodyError::Write(error)),
+    }
+    if answer.len() > MAX_HEAD {
+        return Err(BodyError::Answered);
     }
     // `HTTP/1.1 1xx`: an interim response, dropped once whole; anything else is the answer.
     while answer.len() >= 12 {
@@ -1558,7 +1574,7 @@ mod tests {
     #[test]
     fn request_framing_and_keep_alive_follow_rfc_9112() {
         let (head, info) = rewrite(
-            b"GET http://example.test/p?q=1 HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"GET http://example.test/p?q=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
         )
         .unwrap();
         assert_eq!(
@@ -1585,6 +1601,16 @@ mod tests {
             rewrite(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err(),
             400
         );
+        assert_eq!(
+            rewrite(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")
+                .unwrap_err(),
+            501
+        );
+        let (_, info) = rewrite(
+            b"POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .unwrap();
+        assert!(!info.keep_alive);
         assert_eq!(
             rewrite(
                 b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
@@ -1631,6 +1657,12 @@ mod tests {
             fields.starts_with("date: ") && !fields.contains("X-In"),
             "{fields}"
         );
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+            false,
+        );
+        assert_eq!((r.framing, r.reusable), (Framing::Chunked, false));
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n", false).is_err());
         let r = parse(
             b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nDate: x\r\n\r\n",
             false,

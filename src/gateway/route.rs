@@ -715,8 +715,16 @@ impl Backend {
     /// recently used first; closed and expired ones are dropped.
     pub(crate) fn checkout_conn(&self, idle_timeout: Duration) -> Option<BackendConn> {
         let mut conns = lock(&self.pool().conns);
-        while let Some((conn, since)) = conns.pop() {
-            if since.elapsed() <= idle_timeout && conn.is_usable() {
+        // The oldest come first: the expired ones are a prefix, closed here even when
+        // traffic keeps the newest busy.
+        let now = Instant::now();
+        let expired = conns
+            .iter()
+            .take_while(|(_, since)| now.duration_since(*since) > idle_timeout)
+            .count();
+        conns.drain(..expired);
+        while let Some((conn, _)) = conns.pop() {
+            if conn.is_usable() {
                 return Some(conn);
             }
         }

@@ -30,6 +30,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::debug;
 
@@ -85,6 +86,7 @@ pub(crate) async fn serve(
         client: Client::new(peer.ip()),
         closed,
         first: true,
+        unread: false,
     };
     let end = conn.serve(&route).await;
     match end {
@@ -128,6 +130,9 @@ struct ClientConn {
     closed: CancellationToken,
     /// No request read yet (an h2c preface is looked for only then).
     first: bool,
+    /// The client may still be sending a request the gateway will not read (a body cut
+    /// short, a rejected head): the connection closes lingering (see `linger_close`).
+    unread: bool,
 }
 
 /// How a message's body is framed (RFC 9112 §6).
@@ -189,6 +194,7 @@ impl ClientConn {
                     let _ =
                         write_local(&mut self.stream, &mut out, status, body.as_bytes(), 1, true)
                             .await;
+                    linger_close(&mut self.stream).await;
                     return End::Closed;
                 }
                 Next::Idle => return End::Closed,
@@ -207,8 +213,12 @@ impl ClientConn {
                 out = Vec::with_capacity(READ_SIZE);
             }
             if !keep || self.closed.is_cancelled() {
-                // Why ignored: the connection closes either way.
-                let _ = self.stream.shutdown().await;
+                if self.unread || !self.buf.is_empty() {
+                    linger_close(&mut self.stream).await;
+                } else {
+                    // Why ignored: the connection closes either way.
+                    let _ = self.stream.shutdown().await;
+                }
                 return End::Closed;
             }
         }
@@ -280,12 +290,22 @@ impl ClientConn {
     }
 
     /// After a `101` to an upgrade: the head in `out` (and what the backend sent after it) to
-    /// the client, what the client sent after its request to the backend, then bytes both
-    /// ways until both directions have ended, as on an L4 port (a half-close is passed on).
-    async fn tunnel(&mut self, mut conn: BackendConn, out: &mut Vec<u8>) -> Result<(), String> {
+    /// the client, what the client sent after its request (`pending`: taken but not yet
+    /// written, then the buffer) to the backend, then bytes both ways until both directions
+    /// have ended, as on an L4 port (a half-close is passed on).
+    async fn tunnel(
+        &mut self,
+        mut conn: BackendConn,
+        pending: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         out.extend_from_slice(&conn.buf);
         self.stream
             .write_all(out)
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.stream
+            .write_all(pending)
             .await
             .map_err(|e| e.to_string())?;
         conn.stream
@@ -317,6 +337,7 @@ impl ClientConn {
         // How much of the request body has been read from the client: once any has, the
         // request cannot be tried again; a local answer can keep the connection only if
         // all of it has.
+        let mut request_body = BodyProgress::new(info.framing);
         let mut body = if info.framing == Framing::Empty {
             BodyRead::All
         } else {
@@ -372,11 +393,13 @@ impl ClientConn {
                     ..
                 } = &mut conn;
                 let watch = (info.framing != Framing::Empty).then_some(backend_buf);
+                let (mut client_read, _) = self.stream.split();
+                let (_, mut backend_write) = backend_stream.split();
                 let sent = forward_body(
-                    &mut self.stream,
+                    &mut client_read,
                     &mut self.buf,
-                    backend_stream,
-                    info.framing,
+                    &mut backend_write,
+                    &mut request_body,
                     false,
                     out,
                     watch,
@@ -430,24 +453,61 @@ impl ClientConn {
                         && response.framing != Framing::UntilClose
                         && !decode
                         && !self.closed.is_cancelled();
+                    // What of the request body was taken but not yet written to the
+                    // backend when it answered early.
+                    let pending = if body == BodyRead::Part {
+                        std::mem::take(out)
+                    } else {
+                        Vec::new()
+                    };
                     out.clear();
                     write_response_head(&response, info, keep_client, out);
                     conn.buf.advance(response.head_len);
                     if response.status == 101 {
-                        let tunnel = self.tunnel(conn, out).await;
+                        let tunnel = self.tunnel(conn, &pending, out).await;
                         drop(in_flight);
                         return tunnel.map(|()| false);
                     }
-                    let forwarded = forward_body(
-                        &mut conn.stream,
+                    let mut response_body = BodyProgress::new(response.framing);
+                    let (mut client_read, mut client_write) = self.stream.split();
+                    let (mut backend_read, mut backend_write) = conn.stream.split();
+                    let respond = forward_body(
+                        &mut backend_read,
                         &mut conn.buf,
-                        &mut self.stream,
-                        response.framing,
+                        &mut client_write,
+                        &mut response_body,
                         decode,
                         out,
                         None,
-                    )
-                    .await;
+                    );
+                    let forwarded = if body == BodyRead::Part {
+                        // An early answer: the rest of the request body goes on beside it
+                        // (a backend may stream its answer as it reads), until the answer
+                        // has ended; then both connections close.
+                        let mut pending = pending;
+                        let rest = forward_body(
+                            &mut client_read,
+                            &mut self.buf,
+                            &mut backend_write,
+                            &mut request_body,
+                            false,
+                            &mut pending,
+                            None,
+                        );
+                        tokio::pin!(respond, rest);
+                        tokio::select! {
+                            forwarded = &mut respond => forwarded,
+                            sent = &mut rest => {
+                                if sent.is_ok() {
+                                    body = BodyRead::All;
+                                }
+                                respond.await
+                            }
+                        }
+                    } else {
+                        respond.await
+                    };
+                    self.unread = body != BodyRead::All;
                     drop(in_flight);
                     return match forwarded {
                         Ok(()) => {
@@ -515,6 +575,7 @@ impl ClientConn {
             )
         };
         // A body not read to its end leaves the connection mid-request: it closes.
+        self.unread = body != BodyRead::All;
         let keep = info.keep_alive && body == BodyRead::All && !self.closed.is_cancelled();
         write_local(&mut self.stream, out, status, &text, info.version, !keep)
             .await
@@ -913,6 +974,25 @@ fn write_response_head(response: &ResponseHead, info: &RequestInfo, keep: bool, 
     out.extend_from_slice(b"\r\n");
 }
 
+/// Closes a client connection as nginx's `lingering_close` does: the write side first, then
+/// what the client still sends is read and dropped (up to 1 MiB, for at most 2 s) until it
+/// closes too. Closing with unread bytes would make the kernel reset the connection, which
+/// can destroy the response before the client has read it.
+async fn linger_close(stream: &mut TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut scratch = [0u8; 4096];
+    let mut left = 1usize << 20;
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => return,
+        }
+    }
+}
+
 /// Writes a response of the gateway's own (plain text).
 async fn write_local(
     stream: &mut TcpStream,
@@ -955,58 +1035,83 @@ enum BodyError {
     Answered,
 }
 
+/// Where forwarding one body is: it can stop (a backend's early answer) and go on later.
+struct BodyProgress {
+    framing: Framing,
+    chunked: ChunkedState,
+    /// `Length`: bytes still to come.
+    remaining: u64,
+    /// All of it has been taken from the sender's buffer (what `out` holds may not have been
+    /// written yet).
+    done: bool,
+}
+
+impl BodyProgress {
+    fn new(framing: Framing) -> BodyProgress {
+        BodyProgress {
+            framing,
+            chunked: ChunkedState::Size,
+            remaining: match framing {
+                Framing::Length(n) => n,
+                _ => 0,
+            },
+            done: false,
+        }
+    }
+}
+
 /// Forwards a body from `from` (its bytes read so far in `buf`) to `to`, after what `out`
 /// already holds (the head): in the same write when the body is there already. A chunked
-/// body goes on as it came, or decoded (`decode`, for an HTTP/1.0 client). Uses exactly
-/// the body's bytes of `buf`; what follows stays there (a pipelined request).
+/// body goes on with its size lines written again, or decoded (`decode`, for an HTTP/1.0
+/// client). Uses exactly the body's bytes of `buf`; what follows stays there (a pipelined
+/// request).
 ///
 /// `answer`: the receiver's read buffer, when the receiver is a backend that may answer
-/// before it has read the whole body (a rejected upload): whenever forwarding waits, the
-/// backend is watched too, and what it sends stops the forwarding (`BodyError::Answered`)
-/// instead of waiting for a backend that no longer reads.
+/// before it has read the whole body (a rejected upload, or one that streams its answer as
+/// it reads): whenever forwarding waits, the backend is watched too, and what it sends
+/// stops the forwarding (`BodyError::Answered`) with `body` and `out` (what is still to be
+/// written) where they were, so that it can go on beside the answer.
 async fn forward_body(
-    from: &mut TcpStream,
+    from: &mut ReadHalf<'_>,
     buf: &mut BytesMut,
-    to: &mut TcpStream,
-    framing: Framing,
+    to: &mut WriteHalf<'_>,
+    body: &mut BodyProgress,
     decode: bool,
     out: &mut Vec<u8>,
     mut answer: Option<&mut BytesMut>,
 ) -> Result<(), BodyError> {
-    let mut chunked = ChunkedState::Size;
-    let mut remaining = match framing {
-        Framing::Length(n) => n,
-        _ => 0,
-    };
     loop {
-        let done = match framing {
-            Framing::Empty => true,
-            Framing::Length(_) => {
-                let n = buf
-                    .len()
-                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-                out.extend_from_slice(&buf[..n]);
-                buf.advance(n);
-                remaining -= n as u64;
-                remaining == 0
-            }
-            Framing::Chunked => chunked
-                .step(buf, out, decode)
-                .map_err(|e| BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, e)))?,
-            Framing::UntilClose => {
-                out.extend_from_slice(buf);
-                buf.clear();
-                false
-            }
-        };
-        if done || out.len() >= WRITE_SIZE || (!out.is_empty() && buf.is_empty()) {
+        if !body.done {
+            body.done = match body.framing {
+                Framing::Empty => true,
+                Framing::Length(_) => {
+                    let n = buf
+                        .len()
+                        .min(usize::try_from(body.remaining).unwrap_or(usize::MAX));
+                    out.extend_from_slice(&buf[..n]);
+                    buf.advance(n);
+                    body.remaining -= n as u64;
+                    body.remaining == 0
+                }
+                Framing::Chunked => body
+                    .chunked
+                    .step(buf, out, decode)
+                    .map_err(|e| BodyError::Read(io::Error::new(io::ErrorKind::InvalidData, e)))?,
+                Framing::UntilClose => {
+                    out.extend_from_slice(buf);
+                    buf.clear();
+                    false
+                }
+            };
+        }
+        if body.done || out.len() >= WRITE_SIZE || (!out.is_empty() && buf.is_empty()) {
             match answer.as_deref_mut() {
                 None => to.write_all(out).await.map_err(BodyError::Write)?,
-                Some(answer) => write_watching(to, out, answer).await?,
+                Some(answer) => write_watching(to.as_ref(), out, answer).await?,
             }
             out.clear();
         }
-        if done {
+        if body.done {
             return Ok(());
         }
         buf.reserve(READ_SIZE);
@@ -1016,15 +1121,15 @@ async fn forward_body(
                 // Both cancel-safe: a read that lost the race took nothing.
                 tokio::select! {
                     read = from.read_buf(buf) => break read,
-                    ready = to.readable() => {
+                    ready = to.as_ref().readable() => {
                         ready.map_err(BodyError::Write)?;
-                        check_answer(to, answer)?;
+                        check_answer(to.as_ref(), answer)?;
                     }
                 }
             },
         };
         match read {
-            Ok(0) if framing == Framing::UntilClose => return Ok(()),
+            Ok(0) if body.framing == Framing::UntilClose => return Ok(()),
             Ok(0) => {
                 return Err(BodyError::Read(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -1037,33 +1142,40 @@ async fn forward_body(
     }
 }
 
-/// Writes `out` to a backend, watching it for an early answer while the write waits.
+/// Writes `out` to a backend, watching it for an early answer while the write waits; on an
+/// answer or an error, what was written is taken off `out`.
 async fn write_watching(
     to: &TcpStream,
-    out: &[u8],
+    out: &mut Vec<u8>,
     answer: &mut BytesMut,
 ) -> Result<(), BodyError> {
     let mut written = 0;
-    while written < out.len() {
+    let result = loop {
+        if written == out.len() {
+            break Ok(());
+        }
         match to.try_write(&out[written..]) {
             Ok(n) => written += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::select! {
-                    ready = to.writable() => ready.map_err(BodyError::Write)?,
-                    ready = to.readable() => {
-                        ready.map_err(BodyError::Write)?;
-                        check_answer(to, answer)?;
-                    }
+                let waited = tokio::select! {
+                    ready = to.writable() => ready.map_err(BodyError::Write),
+                    ready = to.readable() => match ready {
+                        Ok(()) => check_answer(to, answer),
+                        Err(error) => Err(BodyError::Write(error)),
+                    },
+                };
+                if let Err(stop) = waited {
+                    break Err(stop);
                 }
             }
             Err(error) => {
                 // A backend that answered and closed: its answer may be there to read.
-                check_answer(to, answer)?;
-                return Err(BodyError::Write(error));
+                break check_answer(to, answer).and(Err(BodyError::Write(error)));
             }
         }
-    }
-    Ok(())
+    };
+    out.drain(..written);
+    result
 }
 
 /// Reads what a backend sent while it was being sent a body: `Err(Answered)` once a final

@@ -946,6 +946,8 @@ async fn a_malformed_request_line_gets_400_and_the_connection_closes() {
     assert_eq!(response.head.status(), 400, "{response:?}");
     client.assert_closed().await;
     assert_eq!(backend.accepted(), 0);
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -957,6 +959,8 @@ async fn an_http_1_1_request_without_host_gets_400() {
     let response = client.exchange(b"GET / HTTP/1.1\r\n\r\n").await;
     assert_eq!(response.head.status(), 400, "{response:?}");
     assert!(backend.log.all().is_empty());
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -970,6 +974,8 @@ async fn a_request_with_two_host_fields_gets_400() {
         .await;
     assert_eq!(response.head.status(), 400, "{response:?}");
     assert!(backend.log.all().is_empty());
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -988,6 +994,8 @@ async fn differing_content_lengths_get_400_and_the_connection_closes() {
     assert_eq!(response.head.status(), 400, "{response:?}");
     client.assert_closed().await;
     assert!(backend.log.all().is_empty());
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -1047,6 +1055,8 @@ async fn a_request_head_over_100_kib_gets_a_4xx_and_the_connection_closes() {
     );
     client.assert_closed().await;
     assert!(backend.log.all().is_empty());
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -1060,6 +1070,8 @@ async fn a_request_head_of_a_mebibyte_gets_a_4xx_and_the_connection_closes() {
     );
     client.assert_closed().await;
     assert!(backend.log.all().is_empty());
+    // The gateway lingers until the client closes (nginx's `lingering_close`).
+    drop(client);
     gateway.shutdown().await;
 }
 
@@ -1372,5 +1384,60 @@ async fn an_upgrade_the_backend_declines_is_a_plain_response_and_the_connection_
     assert_eq!(response.body, b"no upgrade");
     assert_eq!(backend.log.all()[1].head.get("upgrade"), Some("websocket"));
     assert_eq!(client.exchange(&get("/again")).await.text(), "no upgrade");
+    gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_backend_that_streams_its_answer_as_it_reads_the_body_gets_all_of_the_body() {
+    // Full duplex: the answer starts before the body has ended, and each part of the
+    // answer waits for a part of the body.
+    let backend = RawBackend::start(|mut conn, log| async move {
+        let Ok(Some(head)) = conn.reader.head().await else {
+            return;
+        };
+        if conn
+            .try_write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut body = Vec::new();
+        for _ in 0..2 {
+            let Ok(part) = conn.reader.exact(5).await else {
+                return;
+            };
+            let chunk = format!("5\r\n{}\r\n", String::from_utf8_lossy(&part));
+            body.extend_from_slice(&part);
+            if conn.try_write(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        let _ = conn.try_write(b"0\r\n\r\n").await;
+        log.push(Message {
+            head,
+            body,
+            framing: Framing::Length,
+            trailers: Vec::new(),
+        });
+    })
+    .await;
+    let (gateway, addr) = gateway_to(gateway_ip(32), &backend).await;
+    let mut client = Conn::connect(addr).await;
+    client
+        .write(b"POST /echo HTTP/1.1\r\nHost: echo\r\nContent-Length: 10\r\n\r\n01234")
+        .await;
+    let head = client.reader.head().await.unwrap().unwrap();
+    assert_eq!(head.status(), 200, "{head:?}");
+    assert_eq!(client.reader.line().await.unwrap(), "5");
+    assert_eq!(client.reader.exact(7).await.unwrap(), b"01234\r\n");
+    // Only now the rest of the body: the gateway must still be forwarding it.
+    client.write(b"56789").await;
+    assert_eq!(client.reader.line().await.unwrap(), "5");
+    assert_eq!(client.reader.exact(7).await.unwrap(), b"56789\r\n");
+    assert_eq!(client.reader.line().await.unwrap(), "0");
+    assert_eq!(client.reader.line().await.unwrap(), "");
+    assert_eq!(backend.log.only().body, b"0123456789");
+    drop(client);
     gateway.shutdown().await;
 }

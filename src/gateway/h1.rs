@@ -233,6 +233,9 @@ impl ClientConn {
         mut sleep: Pin<&mut tokio::time::Sleep>,
     ) -> Next {
         let mut deadline_set = false;
+        // Bytes known not to end the head: after a partial head, only what completes one is
+        // parsed again (a head sent a byte at a time costs linear time, not quadratic).
+        let mut scanned: usize = 0;
         loop {
             if !self.buf.is_empty() {
                 let n = self.buf.len().min(H2_PREFACE.len());
@@ -241,12 +244,15 @@ impl ClientConn {
                         return Next::HandOff;
                     }
                     // A prefix of the preface: read on.
-                } else if let Some(parsed) = parse_request(&self.buf, &self.client, head) {
+                } else if (scanned == 0 || has_blank_line(&self.buf[scanned.saturating_sub(2)..]))
+                    && let Some(parsed) = parse_request(&self.buf, &self.client, head)
+                {
                     return match parsed {
                         Ok((len, info)) => Next::Request(len, info),
                         Err(rejected) => Next::Rejected(rejected),
                     };
                 }
+                scanned = self.buf.len();
                 if self.buf.len() >= MAX_HEAD {
                     return Next::Rejected(Rejected(
                         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -613,6 +619,13 @@ enum TryError {
     Lost { reused: bool, error: io::Error },
     /// The backend's answer is not HTTP/1.x.
     Invalid(String),
+}
+
+/// Whether `bytes` hold an empty line's end (`\n\n` or `\n\r\n`), which a head ends with.
+fn has_blank_line(bytes: &[u8]) -> bool {
+    bytes.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && bytes.get(i + 2) == Some(&b'\n')))
+    })
 }
 
 /// Parses the request head at the start of `buf` and writes it again for the backend into
@@ -1639,6 +1652,16 @@ mod tests {
         push_hex(&mut out, 0x1a2b);
         push_hex(&mut out, u64::MAX);
         assert_eq!(out, b"0\r\n1a2b\r\nffffffffffffffff\r\n");
+    }
+
+    #[test]
+    fn a_blank_line_is_found_with_either_line_ending() {
+        assert!(has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
+        assert!(has_blank_line(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(has_blank_line(b"\n\r\n"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n\r"));
+        assert!(!has_blank_line(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(!has_blank_line(b""));
     }
 
     #[test]

@@ -1441,3 +1441,17 @@ async fn a_backend_that_streams_its_answer_as_it_reads_the_body_gets_all_of_the_
     drop(client);
     gateway.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_head_sent_a_byte_at_a_time_is_answered() {
+    let backend = RawBackend::answering(echo_target).await;
+    let (gateway, addr) = gateway_to(gateway_ip(33), &backend).await;
+    let mut client = Conn::connect(addr).await;
+    for byte in b"GET /slow HTTP/1.1\r\nHost: web.test\r\n\r\n" {
+        client.write(&[*byte]).await;
+    }
+    let response = client.reader.final_response("GET").await.unwrap();
+    assert_eq!(response.text(), "/slow");
+    assert_eq!(client.exchange(&get("/next")).await.text(), "/next");
+    gateway.shutdown().await;
+}

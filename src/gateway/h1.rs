@@ -14,10 +14,12 @@
 //! upgrade (`Connection: upgrade` with `Upgrade`: a WebSocket) is passed on, and a `101`
 //! answer turns the connection into a tunnel between client and backend, as on an L4 port.
 //!
-//! Must not: build a header map or buffer a whole body; hand the connection to hyper other
-//! than between requests (an h2c client's preface, or the listener's backends now speaking
-//! h2c); pool a backend connection whose response has not ended cleanly; send a backend
-//! connection to another worker (it belongs to the runtime that opened it).
+//! Must not: build a header map or buffer a whole body; pass on a framing element (a chunk
+//! size line, a framing field) as received instead of checked and written again; hand the
+//! connection to hyper other than between requests (an h2c client's preface, or the
+//! listener's backends now speaking h2c); pool a backend connection whose response has not
+//! ended cleanly; send a backend connection to another worker (it belongs to the runtime
+//! that opened it).
 
 use std::io;
 use std::net::SocketAddr;

@@ -928,6 +928,12 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
             push_header(&mut fields, name, header.value);
             continue;
         }
+        if framing == Framing::UntilClose && name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Codings other than chunked: the body is passed on as it comes, still coded, so
+            // the field that says how stays.
+            push_header(&mut fields, name, header.value);
+            continue;
+        }
         if hop.drops(name, header.value) {
             continue;
         }
@@ -1784,6 +1790,12 @@ mod tests {
         assert_eq!(r.framing, Framing::Empty);
         let r = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
         assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
+        let r = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nDate: x\r\n\r\n",
+            false,
+        );
+        assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
+        assert!(String::from_utf8_lossy(&r.fields).contains("Transfer-Encoding: gzip"));
         let r = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, X-In\r\nX-In: 1\r\n\r\n",
             false,

@@ -88,6 +88,7 @@ pub(crate) async fn serve(
         client: Client::new(peer.ip()),
         closed,
         first: true,
+        response_text: Vec::new(),
         unread: false,
     };
     let end = conn.serve(&route).await;
@@ -132,6 +133,8 @@ struct ClientConn {
     closed: CancellationToken,
     /// No request read yet (an h2c preface is looked for only then).
     first: bool,
+    /// The last response head written again for the client (see `parse_response`).
+    response_text: Vec<u8>,
     /// The client may still be sending a request the gateway will not read (a body cut
     /// short, a rejected head): the connection closes lingering (see `linger_close`).
     unread: bool,
@@ -418,7 +421,7 @@ impl ClientConn {
                         if sent.is_ok() {
                             body = BodyRead::All;
                         }
-                        match read_response_head(&mut conn, info).await {
+                        match read_response_head(&mut conn, info, &mut self.response_text).await {
                             Ok(response) => break Ok((conn, response)),
                             Err(ResponseError::Lost(error)) => error,
                             Err(ResponseError::Invalid(error)) => {
@@ -469,7 +472,7 @@ impl ClientConn {
                         Vec::new()
                     };
                     out.clear();
-                    write_response_head(&response, info, keep_client, out);
+                    write_response_head(&response, &self.response_text, info, keep_client, out);
                     conn.buf.advance(response.head_len);
                     if response.status == 101 {
                         let tunnel = self.tunnel(conn, &pending, out).await;
@@ -822,11 +825,8 @@ struct ResponseHead {
     framing: Framing,
     /// The connection can take another request once the body has ended.
     reusable: bool,
-    /// The head written again for the client, without the status line, the framing and
-    /// `Connection` (added per client), and without its final empty line.
-    fields: Vec<u8>,
-    /// `HTTP/1.1 200 OK`'s `200 OK`.
-    status_text: Vec<u8>,
+    /// How much of the head's text (see `parse_response`) is the status, `200 OK`.
+    status_len: usize,
 }
 
 enum ResponseError {
@@ -842,10 +842,11 @@ enum ResponseError {
 async fn read_response_head(
     conn: &mut BackendConn,
     request: &RequestInfo,
+    text: &mut Vec<u8>,
 ) -> Result<ResponseHead, ResponseError> {
     loop {
         if !conn.buf.is_empty() {
-            match parse_response(&conn.buf, request.is_head) {
+            match parse_response(&conn.buf, request.is_head, text) {
                 Ok(Some(head)) if (100..200).contains(&head.status) && head.status != 101 => {
                     conn.buf.advance(head.head_len);
                     continue;
@@ -885,8 +886,15 @@ async fn read_response_head(
     }
 }
 
-/// Parses the response head at the start of `buf`; `Ok(None)`: not complete yet.
-fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, String> {
+/// Parses the response head at the start of `buf`; `Ok(None)`: not complete yet. `text`
+/// (the connection's, reused: no allocation per response) gets the head written again for
+/// the client: the status (`200 OK`), then the fields without the framing and `Connection`
+/// (added per client), without the final empty line.
+fn parse_response(
+    buf: &[u8],
+    is_head: bool,
+    text: &mut Vec<u8>,
+) -> Result<Option<ResponseHead>, String> {
     let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
     let head_len = match httparse::ParserConfig::default()
@@ -919,19 +927,24 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
         && !hop.close
         && framing != Framing::UntilClose
         && !(hop.transfer_encoding.is_some() && length.is_some());
-    let mut fields = Vec::with_capacity(head_len);
+    text.clear();
+    text.extend_from_slice(itoa3(status).as_slice());
+    text.push(b' ');
+    text.extend_from_slice(response.reason.unwrap_or_default().as_bytes());
+    let status_len = text.len();
+    let fields = text;
     let mut has_date = false;
     for header in response.headers.iter() {
         let name = header.name.as_bytes();
         if status == 101 && name.eq_ignore_ascii_case(b"upgrade") {
             // The protocol switched to, for the client (`Connection: upgrade` is added).
-            push_header(&mut fields, name, header.value);
+            push_header(fields, name, header.value);
             continue;
         }
         if framing == Framing::UntilClose && name.eq_ignore_ascii_case(b"transfer-encoding") {
             // Codings other than chunked: the body is passed on as it comes, still coded, so
             // the field that says how stays.
-            push_header(&mut fields, name, header.value);
+            push_header(fields, name, header.value);
             continue;
         }
         if hop.drops(name, header.value) {
@@ -943,45 +956,47 @@ fn parse_response(buf: &[u8], is_head: bool) -> Result<Option<ResponseHead>, Str
         if name.eq_ignore_ascii_case(b"date") {
             has_date = true;
         }
-        push_header(&mut fields, name, header.value);
+        push_header(fields, name, header.value);
     }
     if !has_date {
-        push_date(&mut fields);
+        push_date(fields);
     }
     // A HEAD or 304 response's length describes the body it would have had: it is kept.
     match (framing, length) {
-        (Framing::Length(n), _) => push_length(&mut fields, n),
+        (Framing::Length(n), _) => push_length(fields, n),
         (Framing::Empty, Some(n)) if status != 204 && !(100..200).contains(&status) => {
-            push_length(&mut fields, n);
+            push_length(fields, n);
         }
         _ => {}
     }
-    let mut status_text = Vec::with_capacity(32);
-    status_text.extend_from_slice(itoa3(status).as_slice());
-    status_text.push(b' ');
-    status_text.extend_from_slice(response.reason.unwrap_or_default().as_bytes());
     Ok(Some(ResponseHead {
         head_len,
         status,
         framing,
         reusable,
-        fields,
-        status_text,
+        status_len,
     }))
 }
 
 /// Writes a response head for the client: its version, the backend's status and fields, the
 /// framing (chunked is passed on to HTTP/1.1 clients, decoded for HTTP/1.0 ones) and whether
 /// the connection stays.
-fn write_response_head(response: &ResponseHead, info: &RequestInfo, keep: bool, out: &mut Vec<u8>) {
+fn write_response_head(
+    response: &ResponseHead,
+    text: &[u8],
+    info: &RequestInfo,
+    keep: bool,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(if info.version == 0 {
         b"HTTP/1.0 "
     } else {
         b"HTTP/1.1 "
     });
-    out.extend_from_slice(&response.status_text);
+    let (status, fields) = text.split_at(response.status_len);
+    out.extend_from_slice(status);
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(&response.fields);
+    out.extend_from_slice(fields);
     if response.framing == Framing::Chunked && info.version == 1 {
         push_header(out, b"transfer-encoding", b"chunked");
     }
@@ -1224,7 +1239,7 @@ fn check_answer(to: &TcpStream, answer: &mut BytesMut) -> Result<(), BodyError> 
         if answer[9] != b'1' || &answer[9..12] == b"101" {
             return Err(BodyError::Answered);
         }
-        match parse_response(answer, false) {
+        match parse_response(answer, false, &mut Vec::new()) {
             Ok(Some(interim)) => answer.advance(interim.head_len),
             Ok(None) => return Ok(()),
             Err(_) => return Err(BodyError::Answered),
@@ -1773,53 +1788,71 @@ mod tests {
 
     #[test]
     fn response_framing_follows_the_status_and_the_request() {
-        let parse = |raw: &[u8], is_head| parse_response(raw, is_head).unwrap().unwrap();
-        let r = parse(
+        let mut text = Vec::new();
+        let mut parse = |raw: &[u8], is_head| {
+            let head = parse_response(raw, is_head, &mut text).unwrap().unwrap();
+            (head, String::from_utf8(text.clone()).unwrap())
+        };
+        let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: x\r\n\r\n",
             false,
         );
         assert_eq!((r.framing, r.reusable), (Framing::Length(3), true));
-        assert_eq!(r.status_text, b"200 OK");
-        let r = parse(
+        assert_eq!(&text[..r.status_len], "200 OK");
+        let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nDate: x\r\n\r\n",
             true,
         );
         assert_eq!(r.framing, Framing::Empty);
-        assert!(String::from_utf8_lossy(&r.fields).contains("content-length: 3"));
-        let r = parse(b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false);
+        assert!(text.contains("content-length: 3"));
+        let (r, text) = parse(b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false);
         assert_eq!(r.framing, Framing::Empty);
-        let r = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
+        let (r, text) = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
         assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
-        let r = parse(
+        let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nDate: x\r\n\r\n",
             false,
         );
         assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
-        assert!(String::from_utf8_lossy(&r.fields).contains("Transfer-Encoding: gzip"));
-        let r = parse(
+        assert!(text.contains("Transfer-Encoding: gzip"));
+        let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close, X-In\r\nX-In: 1\r\n\r\n",
             false,
         );
         assert_eq!((r.framing, r.reusable), (Framing::Chunked, false));
-        let fields = String::from_utf8(r.fields).unwrap();
+        let fields = &text[r.status_len..];
         assert!(
             fields.starts_with("date: ") && !fields.contains("X-In"),
             "{fields}"
         );
-        let r = parse(
+        let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
             false,
         );
         assert_eq!((r.framing, r.reusable), (Framing::Chunked, false));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n", false).is_err());
-        let r = parse(
+        assert!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\r\n",
+                false,
+                &mut Vec::new()
+            )
+            .is_err()
+        );
+        let (r, text) = parse(
             b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nDate: x\r\n\r\n",
             false,
         );
         assert_eq!((r.framing, r.reusable), (Framing::Empty, false));
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
         assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\n", false)
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+                false,
+                &mut Vec::new()
+            )
+            .is_err()
+        );
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\n", false, &mut Vec::new())
                 .unwrap()
                 .is_none()
         );

@@ -1805,9 +1805,9 @@ mod tests {
         );
         assert_eq!(r.framing, Framing::Empty);
         assert!(text.contains("content-length: 3"));
-        let (r, text) = parse(b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false);
+        let (r, _) = parse(b"HTTP/1.1 204 No Content\r\nDate: x\r\n\r\n", false);
         assert_eq!(r.framing, Framing::Empty);
-        let (r, text) = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
+        let (r, _) = parse(b"HTTP/1.1 200 OK\r\nDate: x\r\n\r\n", false);
         assert_eq!((r.framing, r.reusable), (Framing::UntilClose, false));
         let (r, text) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nDate: x\r\n\r\n",
@@ -1825,7 +1825,7 @@ mod tests {
             fields.starts_with("date: ") && !fields.contains("X-In"),
             "{fields}"
         );
-        let (r, text) = parse(
+        let (r, _) = parse(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
             false,
         );
@@ -1838,7 +1838,7 @@ mod tests {
             )
             .is_err()
         );
-        let (r, text) = parse(
+        let (r, _) = parse(
             b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\nDate: x\r\n\r\n",
             false,
         );
